@@ -1,0 +1,1 @@
+"""Database migrations for ngshare (installed as ``ngshare.alembic``)."""

@@ -1,0 +1,5 @@
+"""Allow ``python -m ngshare``."""
+
+from ngshare.app import main
+
+main()

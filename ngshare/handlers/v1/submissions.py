@@ -1,0 +1,83 @@
+"""v1: submissions and feedback."""
+
+from __future__ import annotations
+
+from ngshare.handlers.v1.base import V1Handler
+from ngshare.service import submissions
+from ngshare.service.submissions import SubmissionRecord
+from ngshare.timestamps import format_v1
+
+# Lets a client retry a submit safely: the same key returns the first result.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 128
+
+
+def _records(found: list[SubmissionRecord]) -> list[dict[str, str]]:
+    return [{"student_id": r.student, "timestamp": format_v1(r.timestamp)} for r in found]
+
+
+class SubmissionListHandler(V1Handler):
+    async def get(self, course: str, assignment: str) -> None:
+        found = await self.call(submissions.list_submissions, course, assignment, readonly=True)
+        self.success(submissions=_records(found))
+
+
+class StudentSubmissionListHandler(V1Handler):
+    async def get(self, course: str, assignment: str, student: str) -> None:
+        found = await self.call(
+            submissions.list_student_submissions, course, assignment, student, readonly=True
+        )
+        self.success(submissions=_records(found))
+
+
+class SubmitHandler(V1Handler):
+    async def post(self, course: str, assignment: str) -> None:
+        key = self.request.headers.get(IDEMPOTENCY_HEADER, "")[:MAX_IDEMPOTENCY_KEY] or None
+        files = await self.uploaded_files()
+        await self.call(submissions.check_submit, course, assignment, readonly=True)
+        stored = await self.store_files(files)
+        timestamp = await self.call(submissions.submit, course, assignment, stored, key)
+        self.success(timestamp=format_v1(timestamp))
+
+
+class SubmissionHandler(V1Handler):
+    async def get(self, course: str, assignment: str, student: str) -> None:
+        timestamp = self.timestamp_argument(required=False)
+        found = await self.call(
+            submissions.get_submission, course, assignment, student, timestamp, readonly=True
+        )
+        await self.success_in_thread(
+            timestamp=format_v1(found.timestamp), files=await self.encoded_tree(found.files)
+        )
+
+
+class FeedbackHandler(V1Handler):
+    async def post(self, course: str, assignment: str, student: str) -> None:
+        timestamp = self.timestamp_argument(required=True)
+        files = await self.uploaded_files()
+        await self.call(
+            submissions.check_feedback_upload, course, assignment, student, timestamp, readonly=True
+        )
+        stored = await self.store_files(files)
+        await self.call(
+            submissions.upload_feedback, course, assignment, student, timestamp, stored
+        )
+        self.success()
+
+    async def get(self, course: str, assignment: str, student: str) -> None:
+        timestamp = self.timestamp_argument(required=True)
+        found = await self.call(
+            submissions.get_feedback, course, assignment, student, timestamp, readonly=True
+        )
+        await self.success_in_thread(
+            timestamp=format_v1(found.timestamp), files=await self.encoded_tree(found.files)
+        )
+
+
+routes = [
+    (r"submissions/([^/]+)/([^/]+)", SubmissionListHandler),
+    (r"submissions/([^/]+)/([^/]+)/([^/]+)", StudentSubmissionListHandler),
+    (r"submission/([^/]+)/([^/]+)", SubmitHandler),
+    (r"submission/([^/]+)/([^/]+)/([^/]+)", SubmissionHandler),
+    (r"feedback/([^/]+)/([^/]+)/([^/]+)", FeedbackHandler),
+]

@@ -1,0 +1,336 @@
+"""The database schema: typed SQLAlchemy 2 models that own their queries.
+
+Alembic owns the schema in a live database (``alembic/versions``); these
+models are the Python view of it, and a test checks that the two agree.
+
+Files are modelled once for every kind of content: a :class:`FileSet` is an
+immutable list of (path, blob) entries, and an assignment's release, a
+submission and a feedback each point at one. Blob contents live in the blob
+store, named by sha256; the :class:`Blob` row records size and md5 so listings
+never have to read content.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from ngshare.names import MAX_NAME_LENGTH, MAX_PATH_LENGTH
+from ngshare.timestamps import utcnow
+
+# Stable constraint names, so migrations can refer to constraints by name on
+# every backend (SQLite batch mode and PostgreSQL alike).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Role(str, enum.Enum):
+    """A user's role in one course (never both at once)."""
+
+    instructor = "instructor"
+    student = "student"
+
+
+class User(Base):
+    """Anyone who has been named in a roster or has called the API."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @classmethod
+    def find(cls, db: Session, name: str) -> User | None:
+        return db.scalar(select(cls).where(cls.name == name))
+
+    @classmethod
+    def find_or_create(cls, db: Session, name: str) -> User:
+        user = cls.find(db, name)
+        if user is None:
+            user = cls(name=name)
+            db.add(user)
+            db.flush()
+        return user
+
+
+class Course(Base):
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), unique=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+    enrollments: Mapped[list[Enrollment]] = relationship(
+        back_populates="course",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Enrollment.id",
+    )
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates="course",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Assignment.id",
+    )
+
+    @classmethod
+    def find(cls, db: Session, name: str) -> Course | None:
+        return db.scalar(select(cls).where(cls.name == name))
+
+    @classmethod
+    def all_names(cls, db: Session) -> list[str]:
+        return list(db.scalars(select(cls.name).order_by(cls.name)))
+
+    @classmethod
+    def names_for_user(cls, db: Session, user_name: str) -> list[str]:
+        """Courses a user teaches or takes."""
+        query = (
+            select(cls.name)
+            .join(Enrollment, Enrollment.course_id == cls.id)
+            .join(User, User.id == Enrollment.user_id)
+            .where(User.name == user_name)
+            .order_by(cls.name)
+        )
+        return list(db.scalars(query))
+
+    def enrollment_of(self, db: Session, user_name: str) -> Enrollment | None:
+        return Enrollment.find(db, self, user_name)
+
+    def members(self, db: Session, role: Role) -> Sequence[Enrollment]:
+        query = (
+            select(Enrollment)
+            .where(Enrollment.course_id == self.id, Enrollment.role == role.value)
+            .order_by(Enrollment.id)
+        )
+        return db.scalars(query).all()
+
+
+class Enrollment(Base):
+    """A user's membership of a course, with the roster details v1 keeps."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("course_id", "user_id"),
+        CheckConstraint("role IN ('instructor', 'student')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    first_name: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
+    last_name: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
+    email: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
+
+    course: Mapped[Course] = relationship(back_populates="enrollments")
+    user: Mapped[User] = relationship()
+
+    @classmethod
+    def find(cls, db: Session, course: Course, user_name: str) -> Enrollment | None:
+        query = (
+            select(cls)
+            .join(User, User.id == cls.user_id)
+            .where(cls.course_id == course.id, User.name == user_name)
+        )
+        return db.scalar(query)
+
+    def roster_entry(self) -> dict[str, str | None]:
+        """The v1 shape of a roster line."""
+        return {
+            "username": self.user.name,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+        }
+
+
+class Blob(Base):
+    """One stored content, named by its sha256; stored once however often used."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FileSet(Base):
+    """An immutable directory tree: the files of a release, submission or feedback."""
+
+    __tablename__ = "file_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+    entries: Mapped[list[FileEntry]] = relationship(
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="FileEntry.id",
+    )
+
+    @classmethod
+    def delete_ids(cls, db: Session, ids: Sequence[int]) -> None:
+        """Delete file sets whose owners are gone (entries go by cascade)."""
+        for fileset_id in ids:
+            fileset = db.get(cls, fileset_id)
+            if fileset is not None:
+                db.delete(fileset)
+
+
+class FileEntry(Base):
+    __tablename__ = "file_entries"
+    __table_args__ = (UniqueConstraint("fileset_id", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fileset_id: Mapped[int] = mapped_column(ForeignKey("file_sets.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(MAX_PATH_LENGTH))
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+
+    blob: Mapped[Blob] = relationship(lazy="joined")
+
+
+class Assignment(Base):
+    """A released assignment of a course, with the files students fetch."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("course_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
+    fileset_id: Mapped[int] = mapped_column(ForeignKey("file_sets.id"), index=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+    course: Mapped[Course] = relationship(back_populates="assignments")
+    files: Mapped[FileSet] = relationship()
+
+    @classmethod
+    def find(cls, db: Session, course: Course, name: str) -> Assignment | None:
+        return db.scalar(select(cls).where(cls.course_id == course.id, cls.name == name))
+
+    def fileset_ids_with_dependents(self, db: Session) -> list[int]:
+        """File sets of this release and of every submission and feedback on it."""
+        submission_sets = select(Submission.fileset_id).where(Submission.assignment_id == self.id)
+        feedback_sets = (
+            select(Feedback.fileset_id)
+            .join(Submission, Submission.id == Feedback.submission_id)
+            .where(Submission.assignment_id == self.id)
+        )
+        return [
+            self.fileset_id,
+            *db.scalars(submission_sets),
+            *db.scalars(feedback_sets),
+        ]
+
+
+class Submission(Base):
+    """One submission of an assignment by a student, at a server timestamp."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "student_id", "timestamp"),
+        UniqueConstraint("assignment_id", "student_id", "idempotency_key"),
+        Index("ix_submissions_assignment_timestamp", "assignment_id", "timestamp"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    timestamp: Mapped[datetime.datetime] = mapped_column(DateTime)
+    fileset_id: Mapped[int] = mapped_column(ForeignKey("file_sets.id"), index=True)
+    # A client-chosen key that makes a retried submit return the first result
+    # instead of creating a second submission.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+
+    student: Mapped[User] = relationship(lazy="joined")
+    files: Mapped[FileSet] = relationship()
+    feedback: Mapped[Feedback | None] = relationship(
+        back_populates="submission", passive_deletes=True
+    )
+
+    @classmethod
+    def for_assignment(
+        cls, db: Session, assignment: Assignment, student: User | None = None
+    ) -> Sequence[Submission]:
+        query = select(cls).where(cls.assignment_id == assignment.id)
+        if student is not None:
+            query = query.where(cls.student_id == student.id)
+        return db.scalars(query.order_by(cls.timestamp, cls.id)).all()
+
+    @classmethod
+    def latest(cls, db: Session, assignment: Assignment, student: User) -> Submission | None:
+        query = (
+            select(cls)
+            .where(cls.assignment_id == assignment.id, cls.student_id == student.id)
+            .order_by(cls.timestamp.desc(), cls.id.desc())
+            .limit(1)
+        )
+        return db.scalar(query)
+
+    @classmethod
+    def at(
+        cls, db: Session, assignment: Assignment, student: User, timestamp: datetime.datetime
+    ) -> Submission | None:
+        query = select(cls).where(
+            cls.assignment_id == assignment.id,
+            cls.student_id == student.id,
+            cls.timestamp == timestamp,
+        )
+        return db.scalar(query)
+
+    @classmethod
+    def by_idempotency_key(
+        cls, db: Session, assignment: Assignment, student: User, key: str
+    ) -> Submission | None:
+        query = select(cls).where(
+            cls.assignment_id == assignment.id,
+            cls.student_id == student.id,
+            cls.idempotency_key == key,
+        )
+        return db.scalar(query)
+
+    @classmethod
+    def count(cls, db: Session) -> int:
+        return db.scalar(select(func.count()).select_from(cls)) or 0
+
+
+class Feedback(Base):
+    """The feedback returned on one submission (a newer upload replaces it)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), unique=True
+    )
+    fileset_id: Mapped[int] = mapped_column(ForeignKey("file_sets.id"), index=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="feedback")
+    files: Mapped[FileSet] = relationship()

@@ -1,0 +1,63 @@
+"""Releasing, listing, fetching and deleting assignments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from ngshare.models import Assignment, Course, FileSet
+from ngshare.names import is_valid_name
+from ngshare.service.errors import BadRequest, Conflict, NotFound
+from ngshare.service.files import FileView, StoredFile, create_fileset, list_fileset
+from ngshare.service.permissions import Caller, find_course, require_instructor, require_member
+
+
+def find_assignment(db: Session, course: Course, name: str) -> Assignment:
+    assignment = Assignment.find(db, course, name)
+    if assignment is None:
+        raise NotFound("Assignment not found")
+    return assignment
+
+
+def list_assignments(db: Session, caller: Caller, course_name: str) -> list[str]:
+    course = find_course(db, course_name)
+    require_member(db, course, caller)
+    return [assignment.name for assignment in course.assignments]
+
+
+def get_release(db: Session, caller: Caller, course_name: str, name: str) -> list[FileView]:
+    course = find_course(db, course_name)
+    require_member(db, course, caller)
+    return list_fileset(find_assignment(db, course, name).files)
+
+
+def check_release(db: Session, caller: Caller, course_name: str, name: str) -> Course:
+    """Everything a release needs but its files: run before storing any blob."""
+    course = find_course(db, course_name)
+    require_instructor(db, course, caller)
+    if not is_valid_name(name):
+        raise BadRequest("Illegal assignment name")
+    if Assignment.find(db, course, name) is not None:
+        raise Conflict("Assignment already exists")
+    return course
+
+
+def release(
+    db: Session, caller: Caller, course_name: str, name: str, files: Sequence[StoredFile]
+) -> None:
+    course = check_release(db, caller, course_name, name)
+    fileset = create_fileset(db, files)
+    db.add(Assignment(course=course, name=name, files=fileset))
+    db.flush()
+
+
+def delete_assignment(db: Session, caller: Caller, course_name: str, name: str) -> None:
+    """Delete an assignment with its submissions and feedback (the v1 semantics)."""
+    course = find_course(db, course_name)
+    require_instructor(db, course, caller)
+    assignment = find_assignment(db, course, name)
+    filesets = assignment.fileset_ids_with_dependents(db)
+    db.delete(assignment)
+    db.flush()
+    FileSet.delete_ids(db, filesets)

@@ -1,0 +1,89 @@
+"""Runs domain operations off the event loop, one transaction each.
+
+Handlers ``await runner.call(op, caller, ...)``; the operation runs in a worker
+thread with its own session, which is committed once when it returns and
+rolled back if it raises. Blob reads and writes also run in the pool, so no
+large file I/O or hashing ever blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from ngshare.blobstore import BlobInfo, BlobStore
+from ngshare.db import Database
+from ngshare.service.errors import Conflict, Unavailable
+
+log = logging.getLogger("ngshare")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# An operation that lost a race (two requests creating the same course, user
+# or submission timestamp at once) is run again once: the second run sees the
+# winner's row and answers as it would have without the race (409, or success).
+RACE_RETRIES = 1
+
+
+class ServiceRunner:
+    def __init__(self, database: Database, blobs: BlobStore, workers: int = 8) -> None:
+        self.database = database
+        self.blobs = blobs
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ngshare")
+
+    async def in_thread(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+
+    async def call(
+        self,
+        operation: Callable[..., T],
+        *args: object,
+        readonly: bool = False,
+    ) -> T:
+        """Run ``operation(session, *args)`` in one transaction in a worker thread."""
+        return await self.in_thread(self._transaction, operation, args, readonly)
+
+    def _transaction(self, operation: Callable[..., T], args: Sequence[object], readonly: bool) -> T:
+        for attempt in range(RACE_RETRIES + 1):
+            try:
+                with self.database.transaction(readonly=readonly) as session:
+                    return operation(session, *args)
+            except IntegrityError as e:
+                if attempt < RACE_RETRIES:
+                    log.info("Retrying %s after a concurrent change", operation.__name__)
+                    continue
+                log.warning("Integrity error in %s: %s", operation.__name__, e.orig)
+                raise Conflict("Conflicting concurrent change; try again") from e
+            except (OperationalError, PoolTimeout) as e:
+                log.error("Database unavailable in %s: %s", operation.__name__, e)
+                raise Unavailable("The database is unavailable; try again shortly") from e
+            except DBAPIError as e:
+                if e.connection_invalidated:
+                    raise Unavailable("The database is unavailable; try again shortly") from e
+                raise
+        raise AssertionError("unreachable")
+
+    # -- blobs ------------------------------------------------------------------
+
+    async def store_blobs(self, contents: Sequence[bytes]) -> list[BlobInfo]:
+        return await self.in_thread(lambda: [self.blobs.put(data) for data in contents])
+
+    async def read_blobs(self, hashes: Sequence[str]) -> list[bytes]:
+        return await self.in_thread(lambda: [self.blobs.read(h) for h in hashes])
+
+    def read_chunks(self, sha256: str) -> Iterator[bytes]:
+        return self.blobs.read_chunks(sha256)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+        self.database.dispose()
+
+

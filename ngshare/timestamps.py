@@ -1,0 +1,34 @@
+"""Submission timestamps as the v1 API writes and reads them.
+
+The v1 contract writes ``%Y-%m-%d %H:%M:%S.%f UTC`` and accepts the same form
+without the zone. Timestamps are stored as naive UTC datetimes with
+microseconds: clients echo a timestamp back to name a submission, so the value
+must survive a round trip through the database exactly.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+V1_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def utcnow() -> datetime.datetime:
+    """The current UTC time as a naive datetime (the storage form)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def format_v1(value: datetime.datetime) -> str:
+    """Format a stored timestamp for the v1 API."""
+    return value.strftime(V1_FORMAT) + " UTC"
+
+
+def parse_v1(text: str) -> datetime.datetime | None:
+    """Parse a v1 timestamp; None if it is not in one of the accepted forms."""
+    text = text.strip()
+    if text.endswith(" UTC"):
+        text = text[: -len(" UTC")].rstrip()
+    try:
+        return datetime.datetime.strptime(text, V1_FORMAT)
+    except ValueError:
+        return None

@@ -1,0 +1,55 @@
+"""Packaging for ngshare.
+
+The alembic migrations live in the top-level ``alembic/`` folder of the source
+tree and are installed as the ``ngshare.alembic`` package, so an installed
+server can migrate its database without the source tree.
+"""
+
+from setuptools import setup
+
+setup(
+    name="ngshare",
+    version="1.0.0.dev0",
+    description="nbgrader exchange as a JupyterHub service",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=[
+        "ngshare",
+        "ngshare.handlers",
+        "ngshare.handlers.v1",
+        "ngshare.service",
+        "ngshare.exchange",
+        "ngshare.alembic",
+        "ngshare.alembic.versions",
+    ],
+    package_dir={"ngshare.alembic": "alembic"},
+    package_data={"ngshare.alembic": ["script.py.mako"]},
+    install_requires=[
+        "tornado>=6.3",
+        "SQLAlchemy>=2.0.20",
+        "alembic>=1.12",
+        "jupyterhub>=4.0",
+        "traitlets>=5.9",
+        "requests>=2.28",
+    ],
+    extras_require={
+        "postgresql": ["psycopg[binary]>=3.1"],
+        "exchange": ["nbgrader>=0.9,<0.10"],
+        "test": [
+            "pytest>=8",
+            "psycopg[binary]>=3.1",
+            "nbgrader==0.9.6",
+            "configurable-http-proxy>=0.4",
+            "hypothesis>=6",
+            "ruff>=0.6",
+        ],
+    },
+    entry_points={"console_scripts": ["ngshare = ngshare.app:main"]},
+    classifiers=[
+        "Framework :: Jupyter",
+        "License :: OSI Approved :: BSD License",
+        "Programming Language :: Python :: 3",
+    ],
+)

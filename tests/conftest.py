@@ -1,0 +1,75 @@
+"""Fixtures for the ngshare test suite.
+
+- ``db_url``: a fresh, empty database for this test: an SQLite file, or a new
+  PostgreSQL database on 127.0.0.1:5432 (created and dropped around the test)
+  when ``NGSHARE_TEST_DB=postgresql``.
+- ``server``: a real ``ngshare`` process on a free loopback port, on ``db_url``,
+  with static tokens for the users in ``server_process.USERS`` (``admin`` is
+  the configured admin). ``server.client("kim")`` is a requests client acting
+  as kim; ``server.client(None)`` sends no token.
+- ``start_server``: a factory for more servers (extra arguments, environment,
+  a shared database for replicas); all are stopped at the end of the test.
+- ``course``: a course ``c1`` on ``server`` with instructor kim and students
+  ana and bob, and a course ``c2`` with instructor lee and student eve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from server_process import ServerProcess, database_backend, fresh_database
+
+
+def pytest_report_header() -> str:
+    return f"ngshare test database: {database_backend()}"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, db_url: str) -> Iterator[Callable[..., ServerProcess]]:
+    servers: list[ServerProcess] = []
+
+    def start(**options: object) -> ServerProcess:
+        options.setdefault("db_url", db_url)
+        options.setdefault("workdir", tmp_path / f"server{len(servers)}")
+        server = ServerProcess(**options)  # type: ignore[arg-type]
+        servers.append(server)
+        return server.start()
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., ServerProcess]) -> ServerProcess:
+    return start_server()
+
+
+def enroll(server: ServerProcess, course: str, instructor: str, students: list[str]) -> None:
+    admin = server.client("admin")
+    response = admin.post("course", course, data={"instructors": f'["{instructor}"]'})
+    assert response.status_code == 200, response.text
+    teacher = server.client(instructor)
+    for student in students:
+        response = teacher.post(
+            "student",
+            course,
+            student,
+            data={"first_name": student.title(), "last_name": "Doe", "email": f"{student}@x.edu"},
+        )
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def course(server: ServerProcess) -> ServerProcess:
+    enroll(server, "c1", "kim", ["ana", "bob"])
+    enroll(server, "c2", "lee", ["eve"])
+    return server
