@@ -5,13 +5,15 @@ tree and are installed as the ``ngshare.alembic`` package, so an installed
 server can migrate its database without the source tree.
 """
 
+from pathlib import Path
+
 from setuptools import setup
 
 setup(
     name="ngshare",
     version="1.0.0.dev0",
     description="nbgrader exchange as a JupyterHub service",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     python_requires=">=3.10",
@@ -49,7 +51,6 @@ setup(
     entry_points={"console_scripts": ["ngshare = ngshare.app:main"]},
     classifiers=[
         "Framework :: Jupyter",
-        "License :: OSI Approved :: BSD License",
         "Programming Language :: Python :: 3",
     ],
 )

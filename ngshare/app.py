@@ -45,11 +45,24 @@ class UpgradeDB(Application):
 
     name = "ngshare-upgrade-db"
     description = "Upgrade the ngshare database schema (back up the database first)."
+    aliases = {
+        "f": "NgshareApp.config_file",
+        "config": "NgshareApp.config_file",
+        "db-url": "NgshareApp.db_url",
+        "data-dir": "NgshareApp.data_dir",
+    }
+
+    @default("log_level")
+    def _default_log_level(self) -> int:
+        return logging.INFO
 
     def start(self) -> None:
-        parent = self.parent
-        assert isinstance(parent, NgshareApp)
-        database = Database(parent.db_url)
+        # Read the database URL exactly as the server would: its config file,
+        # then the command line.
+        settings = NgshareApp(config=self.config)
+        settings.load_config_file(settings.config_file)
+        settings.update_config(self.cli_config)
+        database = Database(settings.db_url)
         try:
             before = database.current_revision()
             database.upgrade()
@@ -138,9 +151,9 @@ class NgshareApp(Application):
     db_pool_size = Integer(8, help="Database connection pool size.").tag(config=True)
     db_max_overflow = Integer(8, help="Connections allowed beyond the pool size.").tag(config=True)
     db_pool_timeout = Integer(30, help="Seconds to wait for a pooled connection.").tag(config=True)
-    workers = Integer(
-        8, help="Worker threads for database operations and file I/O."
-    ).tag(config=True)
+    workers = Integer(8, help="Worker threads for database operations and file I/O.").tag(
+        config=True
+    )
     max_body_size = Integer(
         1024**3,
         help="Largest request body accepted, in bytes (v1 uploads are buffered whole).",
@@ -160,6 +173,14 @@ class NgshareApp(Application):
     @default("log_level")
     def _default_log_level(self) -> int:
         return logging.INFO
+
+    @default("log_format")
+    def _default_log_format(self) -> str:
+        return "[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+
+    @default("log_datefmt")
+    def _default_log_datefmt(self) -> str:
+        return "%Y-%m-%d %H:%M:%S"
 
     @validate("admin_users")
     def _split_admins(self, proposal: Any) -> set[str]:
@@ -219,7 +240,6 @@ class NgshareApp(Application):
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
         if self.subapp is not None:
-            self.load_config_file(self.config_file)
             return
         self.load_config_file(self.config_file)
         # Command-line values win over the config file.
@@ -350,7 +370,7 @@ class NgshareApp(Application):
         runner.shutdown()
 
     def _announce(self, authenticator: Authenticator) -> None:
-        host = "[%s]" % self.ip if ":" in self.ip else self.ip or "0.0.0.0"  # noqa: S104
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip or "0.0.0.0"  # noqa: S104
         url = f"http://{host}:{self.port}{self.base_url}"
         self.log.info("ngshare %s listening on %s", __version__, url)
         self.log.info("Database: %s", redact_url(self.db_url))
@@ -366,9 +386,7 @@ class NgshareApp(Application):
                 url,
             )
         else:
-            self.log.info(
-                'Call it with: curl -H "Authorization: token <API token>" %scourses', url
-            )
+            self.log.info('Call it with: curl -H "Authorization: token <API token>" %scourses', url)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -268,6 +268,7 @@ class Submission(Base):
     # instead of creating a second submission.
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
 
+    assignment: Mapped[Assignment] = relationship()
     student: Mapped[User] = relationship(lazy="joined")
     files: Mapped[FileSet] = relationship()
     feedback: Mapped[Feedback | None] = relationship(

@@ -76,6 +76,23 @@ def fresh_database(tmp_path: Path, backend: str | None = None) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def wait_for_health(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+) -> None:
+    """Wait until ``url`` answers 200; fail early with the log if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = log.read_text(errors="replace") if log.exists() else ""
+            raise RuntimeError(f"ngshare exited with {process.returncode}:\n{output}")
+        with contextlib.suppress(requests.ConnectionError):
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.05)
+    output = log.read_text(errors="replace") if log.exists() else ""
+    raise RuntimeError(f"ngshare did not answer {url} within {timeout} s:\n{output}")
+
+
 def quote_part(part: str) -> str:
     return quote(part, safe="")
 
@@ -118,6 +135,7 @@ class ServerProcess:
     prefix: str = PREFIX
     extra_args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
+    storage_path: Path | None = None
     port: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
@@ -162,7 +180,7 @@ class ServerProcess:
             f"--prefix={self.prefix}",
             f"--db-url={self.db_url}",
             f"--data-dir={self.workdir / 'data'}",
-            f"--storage-path={self.workdir / 'blobs'}",
+            f"--storage-path={self.storage_path or self.workdir / 'blobs'}",
             f"--admins={','.join(self.admins)}",
             *self.extra_args,
         ]
@@ -181,17 +199,12 @@ class ServerProcess:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ngshare exited with {self.process.returncode}:\n{self.log()}")
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(self.root_url + "healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"ngshare did not answer within {timeout} s:\n{self.log()}")
+        assert self.process is not None
+        try:
+            wait_for_health(self.root_url + "healthz", self.process, self.log_path, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -215,3 +228,26 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without JupyterHub's or ngshare's variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTERHUB_", "NGSHARE_"))}
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def run_ngshare(args: list[str], cwd: Path, env: dict[str, str], ready_url: str) -> Iterator[Path]:
+    """``ngshare ARGS`` as a user would run it, until the block ends; yields its log."""
+    log = cwd / "ngshare.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ngshare", *args], cwd=cwd, env=env, stdout=out, stderr=out
+        )
+    try:
+        wait_for_health(ready_url, process, log)
+        yield log
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, log.read_text()

@@ -105,7 +105,25 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             return
         if presented_token:
             raise APIError(403, "Invalid or expired token")
+        if self._refused_for_xsrf():
+            raise APIError(
+                403,
+                "A browser session needs an XSRF token for this request: send the "
+                "_xsrf cookie's value in an X-XSRFToken header",
+            )
         raise APIError(403, "Authentication required: send 'Authorization: token <API token>'")
+
+    def _refused_for_xsrf(self) -> bool:
+        # HubOAuth ignores a login cookie on a write without a matching xsrf
+        # token (it does not raise), so say why instead of "log in".
+        hub_oauth = self.hub_auth
+        if hub_oauth is None or not self.get_cookie(hub_oauth.cookie_name):
+            return False
+        try:
+            hub_oauth.check_xsrf_cookie(self)
+        except web.HTTPError:
+            return True
+        return False
 
     async def call(self, operation: Any, *args: Any, readonly: bool = False) -> Any:
         """Run a domain operation as the caller, mapping its refusals to HTTP."""
@@ -134,7 +152,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         if isinstance(exception, APIError):
             message = exception.message
         elif isinstance(exception, web.HTTPError) and exception.log_message and status_code < 500:
-            message = exception.log_message % exception.args if exception.args else exception.log_message
+            message = exception.log_message
+            if exception.args:
+                message = message % exception.args
         elif status_code >= 500:
             message = "Internal server error"
         else:

@@ -51,7 +51,9 @@ class ServiceRunner:
         """Run ``operation(session, *args)`` in one transaction in a worker thread."""
         return await self.in_thread(self._transaction, operation, args, readonly)
 
-    def _transaction(self, operation: Callable[..., T], args: Sequence[object], readonly: bool) -> T:
+    def _transaction(
+        self, operation: Callable[..., T], args: Sequence[object], readonly: bool
+    ) -> T:
         for attempt in range(RACE_RETRIES + 1):
             try:
                 with self.database.transaction(readonly=readonly) as session:
@@ -85,5 +87,3 @@ class ServiceRunner:
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)
         self.database.dispose()
-
-

@@ -1,0 +1,67 @@
+"""The README's instructions work as written.
+
+The curl walkthrough is run with bash and curl against a server started the
+way the README's quick start starts it (no configuration, admin token file).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from server_process import clean_env, free_port, run_ngshare
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _section_code(heading: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert blocks, f"no bash block under {heading!r}"
+    return blocks[0]
+
+
+def _json_documents(output: str) -> list[dict]:  # type: ignore[type-arg]
+    decoder = json.JSONDecoder()
+    documents, position = [], 0
+    while position < len(output):
+        if output[position].isspace():
+            position += 1
+            continue
+        document, position = decoder.raw_decode(output, position)
+        documents.append(document)
+    return documents
+
+
+def test_curl_walkthrough(tmp_path: Path) -> None:
+    script = _section_code("Administering courses with curl")
+    port = free_port()
+    script = script.replace("http://127.0.0.1:10101", f"http://127.0.0.1:{port}")
+    with run_ngshare([f"--port={port}"], tmp_path, clean_env(), f"http://127.0.0.1:{port}/healthz"):
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    documents = _json_documents(result.stdout)
+    assert len(documents) == script.count("curl ")
+    assert all(d["success"] is True for d in documents), documents
+    students = next(d["students"] for d in documents if "students" in d)
+    assert [s["username"] for s in students] == ["ana", "bob", "cat"]
+    assert {"success": True, "assignments": ["ps1"]} in documents
+    listing = next(d["files"] for d in documents if "files" in d)
+    assert [f["path"] for f in listing] == ["hello.py"]
+
+
+def test_quick_start_command_is_the_one_ci_runs() -> None:
+    """The README's test command is .ci/run, which runs pytest on both databases."""
+    assert "bash .ci/run" in README.read_text(encoding="utf-8")
+    ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert "for backend in sqlite postgresql" in ci
+    assert "-m pytest" in ci
