@@ -1,8 +1,8 @@
 """Packaging for ngshare.
 
 The alembic migrations live in the top-level ``alembic/`` folder of the source
-tree and are installed as the ``ngshare.alembic`` package, so an installed
-server can migrate its database without the source tree.
+tree and are installed inside the package as ``ngshare/alembic``, so an
+installed server can migrate its database without the source tree.
 """
 
 from pathlib import Path
@@ -22,12 +22,13 @@ setup(
         "ngshare.handlers",
         "ngshare.handlers.v1",
         "ngshare.service",
+        "ngshare.blobs",
         "ngshare.exchange",
         "ngshare.alembic",
         "ngshare.alembic.versions",
     ],
     package_dir={"ngshare.alembic": "alembic"},
-    package_data={"ngshare.alembic": ["script.py.mako"]},
+    package_data={"ngshare.alembic": ["script.py.mako", "README"], "ngshare.alembic.versions": ["*.py"]},
     install_requires=[
         "tornado>=6.3",
         "SQLAlchemy>=2.0.20",

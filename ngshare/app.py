@@ -22,12 +22,14 @@ from urllib.parse import urlparse
 
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Integer, Set, Type, Unicode, default, validate
+from traitlets import Bool, Enum, Integer, Set, Type, Unicode, default, validate
 from traitlets.config import Application, catch_config_error
 
 from ngshare import __version__
 from ngshare.auth import Authenticator, HubAuthenticator, StaticTokenAuthenticator
-from ngshare.blobstore import FilesystemBlobStore
+from ngshare.blobs import BlobStore
+from ngshare.blobs.database import DatabaseBlobStore
+from ngshare.blobs.filesystem import FilesystemBlobStore
 from ngshare.db import Database, SchemaOutOfDate, redact_url
 from ngshare.handlers import v1
 from ngshare.handlers.base import NotFoundHandler
@@ -85,6 +87,7 @@ aliases = {
     "data-dir": "NgshareApp.data_dir",
     "db-url": "NgshareApp.db_url",
     "storage-path": "NgshareApp.storage_path",
+    "blob-store": "NgshareApp.blob_store",
     "admins": "NgshareApp.admin_users",
     "log-level": "Application.log_level",
 }
@@ -143,6 +146,13 @@ class NgshareApp(Application):
     ).tag(config=True)
     storage_path = Unicode(
         help="Directory of the blob store ($NGSHARE_STORAGE_PATH, else data_dir/blobs)."
+    ).tag(config=True)
+    blob_store = Enum(
+        ["filesystem", "database"],
+        default_value="filesystem",
+        help="""Where file contents live: "filesystem" (under storage_path) or
+        "database" (in the database itself, so several replicas need nothing
+        shared but the database).""",
     ).tag(config=True)
     upgrade_db = Bool(
         True, help="Upgrade the database schema at start (after backing up SQLite)."
@@ -346,9 +356,14 @@ class NgshareApp(Application):
     def generate_config_file(self, classes: Any = None) -> str:
         return super().generate_config_file(classes or self._classes_for_config())
 
+    def make_blob_store(self, database: Database) -> BlobStore:
+        if self.blob_store == "database":
+            return DatabaseBlobStore(database.engine)
+        return FilesystemBlobStore(self.storage_path)
+
     async def serve(self) -> None:
         database = self.open_database()
-        runner = ServiceRunner(database, FilesystemBlobStore(self.storage_path), self.workers)
+        runner = ServiceRunner(database, self.make_blob_store(database), self.workers)
         authenticator = self.make_authenticator()
         app = self.make_app(runner, authenticator)
         server = HTTPServer(app, xheaders=True, max_body_size=self.max_body_size)
@@ -374,7 +389,10 @@ class NgshareApp(Application):
         url = f"http://{host}:{self.port}{self.base_url}"
         self.log.info("ngshare %s listening on %s", __version__, url)
         self.log.info("Database: %s", redact_url(self.db_url))
-        self.log.info("Blob store: %s", self.storage_path)
+        if self.blob_store == "database":
+            self.log.info("Blob store: in the database")
+        else:
+            self.log.info("Blob store: %s", self.storage_path)
         if isinstance(authenticator, HubAuthenticator):
             self.log.info("Authenticating with JupyterHub at %s", authenticator.hub_auth.api_url)
         elif getattr(self, "_admin_token_file", None):

@@ -16,15 +16,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
+import sqlite3
 from collections.abc import Iterator
-from importlib.util import find_spec
 from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,11 +55,18 @@ def redact_url(url: str | URL) -> str:
 
 
 def migrations_path() -> Path:
-    """Where the alembic scripts are installed (the ``ngshare.alembic`` package)."""
-    spec = find_spec("ngshare.alembic")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("ngshare.alembic (the database migrations) is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
+    """Where the alembic scripts are.
+
+    Installed, they are ``ngshare/alembic`` inside the package; in a source
+    checkout they are the top-level ``alembic/`` folder beside the package.
+    (That folder has no ``__init__.py`` on purpose: as a package it would
+    shadow the alembic library for anything run from the checkout's root.)
+    """
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "alembic", package.parent / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise RuntimeError(f"The database migrations are missing from {package}")
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -129,6 +135,13 @@ def make_engine(
         pool_pre_ping=True,
         connect_args=connect_args,
     )
+
+
+@contextlib.contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only (on SQLite: no write lock taken)."""
+    with engine.connect() as connection:
+        yield connection.execution_options(ngshare_readonly=True)
 
 
 class Database:
@@ -219,9 +232,14 @@ class Database:
         if not path.exists():
             return
         backup = path.with_name(f"{path.name}.bak-{revision}")
-        # Checkpoint the WAL first so the copy holds every committed row.
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copy2(path, backup)
+        # SQLite's online backup copies a consistent snapshot, WAL included.
+        source = sqlite3.connect(path)
+        target = sqlite3.connect(backup)
+        try:
+            with target:
+                source.backup(target)
+        finally:
+            target.close()
+            source.close()
         os.chmod(backup, 0o600)
         log.info("Backed up %s to %s before upgrading", path, backup)

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from server_process import ServerProcess
 from sqlalchemy import inspect, text
 
-from ngshare.blobstore import FilesystemBlobStore
+from ngshare.blobs.filesystem import FilesystemBlobStore
 from ngshare.db import Database, alembic_config
 from ngshare.models import Base
 
@@ -125,3 +125,7 @@ def test_data_written_at_the_first_revision_survives_upgrade(db_url: str, tmp_pa
         assert database.current_revision() == database.head_revision()
     finally:
         database.dispose()
+    if database.is_sqlite:
+        # The file was backed up, at the old revision, before the upgrade.
+        backup = Path(database.url.database or "").with_name(f"ngshare.sqlite.bak-{first}")
+        assert Database(f"sqlite:///{backup}").current_revision() == first

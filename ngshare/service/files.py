@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ngshare.blobstore import BlobInfo
+from ngshare.blobs import BlobInfo
 from ngshare.models import Blob, FileEntry, FileSet
 from ngshare.service.errors import BadRequest
 

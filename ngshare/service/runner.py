@@ -17,7 +17,7 @@ from typing import ParamSpec, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ngshare.blobstore import BlobInfo, BlobStore
+from ngshare.blobs import BlobInfo, BlobStore
 from ngshare.db import Database
 from ngshare.service.errors import Conflict, Unavailable
 

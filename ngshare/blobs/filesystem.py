@@ -1,102 +1,22 @@
-"""Content-addressed blob storage.
+"""Blobs as files: ``<root>/ab/cd/<sha256>``.
 
-A blob is named by the sha256 of its bytes, so the same content (a data file
-released to 500 students and submitted back 500 times) is stored once, and
-integrity can be checked at any time.
-
-The interface is deliberately small so other back ends (a database table, an
-S3-compatible bucket) can implement it: open a :class:`BlobWriter`, stream
-bytes into it, ``commit()`` it; read a blob back in chunks by hash. Every
-method is synchronous and may block: the server calls them from worker threads.
-
-:class:`FilesystemBlobStore` writes each blob to a temporary file in the same
-directory tree, fsyncs it and renames it into place, so a reader (or a crash)
-never sees a half-written blob.
+Each blob is written to a temporary file under ``<root>/tmp`` (the same file
+system), fsynced and renamed into place, so a reader (or a crash) never sees a
+half-written blob.
 """
 
 from __future__ import annotations
 
-import abc
 import contextlib
-import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK_SIZE = 1024 * 1024
+from ngshare.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-class BlobNotFound(KeyError):
-    """The store has no blob with that hash."""
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    sha256: str
-    size: int
-    md5: str
-
-
-class BlobWriter(abc.ABC):
-    """Receives the bytes of one blob, hashing while they arrive."""
-
-    def __init__(self) -> None:
-        self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self._sha256.update(data)
-        self._md5.update(data)
-        self.size += len(data)
-        self._write(data)
-
-    def info(self) -> BlobInfo:
-        return BlobInfo(self._sha256.hexdigest(), self.size, self._md5.hexdigest())
-
-    @abc.abstractmethod
-    def _write(self, data: bytes) -> None: ...
-
-    @abc.abstractmethod
-    def commit(self) -> BlobInfo:
-        """Make the blob durable and visible under its hash."""
-
-    @abc.abstractmethod
-    def abort(self) -> None:
-        """Throw away what was written."""
-
-
-class BlobStore(abc.ABC):
-    """Where blob contents live."""
-
-    @abc.abstractmethod
-    def writer(self) -> BlobWriter: ...
-
-    @abc.abstractmethod
-    def read_chunks(self, sha256: str) -> Iterator[bytes]:
-        """The content in chunks; raises :class:`BlobNotFound`."""
-
-    @abc.abstractmethod
-    def exists(self, sha256: str) -> bool: ...
-
-    @abc.abstractmethod
-    def delete(self, sha256: str) -> None: ...
-
-    def put(self, data: bytes) -> BlobInfo:
-        writer = self.writer()
-        try:
-            writer.write(data)
-            return writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-
-    def read(self, sha256: str) -> bytes:
-        return b"".join(self.read_chunks(sha256))
 
 
 class _FilesystemWriter(BlobWriter):

@@ -1,1 +1,0 @@
-"""Database migrations for ngshare (installed as ``ngshare.alembic``)."""

@@ -1,1 +1,0 @@
-"""Migration scripts, oldest first by their ``down_revision`` chain."""
