@@ -7,7 +7,11 @@ returns a :class:`~ngshare.service.permissions.Caller` or None):
   owns a token through its own ``HubOAuth`` (or ``HubAuth``) instance, never
   the process-wide singleton, and always asynchronously (``sync=False``) so a
   slow hub never stalls the event loop. Answers are cached by HubAuth
-  (``cache_max_age``), so a warm cache means no call to the hub at all.
+  (``cache_max_age``), so a warm cache means no call to the hub at all; a
+  hub that is down or frozen costs an uncached request at most
+  ``hub_timeout`` seconds and a 503, never a hang or a 500. Callers need the
+  service's access scope (``access:services!service=ngshare``), also when
+  ngshare runs as an external service that the hub did not configure.
 - :class:`StaticTokenAuthenticator`, for running without JupyterHub: tokens
   configured like JupyterHub's ``api_tokens`` (token -> user name), compared in
   constant time.
@@ -15,6 +19,7 @@ returns a :class:`~ngshare.service.permissions.Caller` or None):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from jupyterhub.services.auth import HubAuth, HubOAuth
 from tornado import web
-from traitlets import Bool, Dict, Set, Unicode
+from traitlets import Bool, Dict, Float, Set, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from ngshare.service.errors import Forbidden, Unavailable
@@ -108,6 +113,26 @@ class HubAuthenticator(Authenticator):
         Without OAuth only token authentication is possible.
         """,
     ).tag(config=True)
+    service_name = Unicode(
+        help="""This service's name in the hub's services list.
+
+        $JUPYTERHUB_SERVICE_NAME by default (set by the hub for a managed
+        service), else "ngshare". Unless HubAuth.access_scopes says otherwise,
+        callers need the scope access:services!service=<service_name>.
+        """,
+    ).tag(config=True)
+    hub_timeout = Float(
+        10.0,
+        help="""Seconds to wait for the hub to identify an uncached token.
+
+        A hub that does not answer in time gets the request a 503 instead of
+        a hang. Cached tokens (HubAuth.cache_max_age) never wait for the hub.
+        """,
+    ).tag(config=True)
+
+    @default("service_name")
+    def _default_service_name(self) -> str:
+        return os.environ.get("JUPYTERHUB_SERVICE_NAME") or "ngshare"
 
     def __init__(self, *, prefix: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -122,10 +147,21 @@ class HubAuthenticator(Authenticator):
             self.can_redirect_to_login = True
         else:
             self.hub_auth = HubAuth(base_url=prefix, **options)
+        if not self.hub_auth.access_scopes:
+            # HubAuth takes the required scope from the hub's environment, so
+            # an external service (started without it) would otherwise let
+            # in every hub token, even one restricted to reading a name.
+            self.hub_auth.access_scopes = {f"access:services!service={self.service_name}"}
 
     async def authenticate(self, handler: RequestHandler) -> Caller | None:
         try:
-            model = await self.hub_auth.get_user(handler, sync=False)
+            # HubAuth's HTTP client waits minutes for a frozen hub; bound it.
+            model = await asyncio.wait_for(
+                self.hub_auth.get_user(handler, sync=False), self.hub_timeout or None
+            )
+        except asyncio.TimeoutError as e:
+            self.log.error("The hub did not identify a token within %s s", self.hub_timeout)
+            raise Unavailable("JupyterHub is unavailable; try again shortly") from e
         except web.HTTPError as e:
             # HubAuth raises 500/502 when it cannot reach the hub: that is the
             # hub being unavailable, not a fault of this request.
