@@ -11,11 +11,13 @@ data directory and static API tokens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -31,7 +33,7 @@ from ngshare.blobs import BlobStore
 from ngshare.blobs.database import DatabaseBlobStore
 from ngshare.blobs.filesystem import FilesystemBlobStore
 from ngshare.db import Database, SchemaOutOfDate, redact_url
-from ngshare.handlers import v1
+from ngshare.handlers import api, v1
 from ngshare.handlers.base import NotFoundHandler
 from ngshare.handlers.health import HealthHandler
 from ngshare.handlers.oauth import OAuthCallbackHandler
@@ -39,6 +41,12 @@ from ngshare.log import log_request
 from ngshare.service.runner import ServiceRunner
 
 DEFAULT_PORT = 10101
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_file_size: int
+    max_submission_size: int
 STANDALONE_ADMIN = "admin"
 
 
@@ -168,6 +176,21 @@ class NgshareApp(Application):
         1024**3,
         help="Largest request body accepted, in bytes (v1 uploads are buffered whole).",
     ).tag(config=True)
+    max_file_size = Integer(
+        1024**3,
+        help="Largest single file accepted by the own API, in bytes (413 beyond).",
+    ).tag(config=True)
+    max_submission_size = Integer(
+        4 * 1024**3,
+        help="Largest total of one release, submission or feedback, in bytes (413 beyond).",
+    ).tag(config=True)
+
+    cookie_secret_file = Unicode(
+        help="""File holding the secret that signs browser login cookies
+        (<data_dir>/cookie_secret by default, created on first start).
+        $NGSHARE_COOKIE_SECRET (hex) takes precedence: give every replica the
+        same secret so a login works on all of them.""",
+    ).tag(config=True)
 
     admin_users = Set(
         Unicode(),
@@ -240,6 +263,24 @@ class NgshareApp(Application):
             "NGSHARE_DB_URL", "sqlite:///" + os.path.join(self.data_dir, "ngshare.sqlite")
         )
 
+    @default("cookie_secret_file")
+    def _default_cookie_secret_file(self) -> str:
+        return os.path.join(self.data_dir, "cookie_secret")
+
+    def cookie_secret(self) -> bytes:
+        """The cookie signing secret: stable across restarts, shared by replicas."""
+        from_env = os.environ.get("NGSHARE_COOKIE_SECRET")
+        if from_env:
+            return bytes.fromhex(from_env)
+        path = Path(self.cookie_secret_file)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32) + "\n")
+        return bytes.fromhex(path.read_text().strip())
+
     @default("storage_path")
     def _default_storage_path(self) -> str:
         return os.environ.get("NGSHARE_STORAGE_PATH", os.path.join(self.data_dir, "blobs"))
@@ -301,15 +342,18 @@ class NgshareApp(Application):
             ("/healthz", HealthHandler),
             (prefix + "healthz", HealthHandler),
             *v1.routes(prefix),
+            *api.routes(prefix),
         ]
         if authenticator.hub_oauth is not None:
             handlers.append((prefix + "oauth_callback", OAuthCallbackHandler))
         settings = {
             "authenticator": authenticator,
             "runner": runner,
+            "base_url": prefix,
+            "limits": UploadLimits(self.max_file_size, self.max_submission_size),
             "log_function": log_request,
             "default_handler_class": NotFoundHandler,
-            "cookie_secret": os.urandom(32),
+            "cookie_secret": self.cookie_secret(),
             "login_url": prefix,
             "debug": False,
             "serve_traceback": False,

@@ -182,6 +182,23 @@ class Blob(Base):
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class BlobPossession(Base):
+    """A user has uploaded this content (and so proved they hold its bytes).
+
+    A manifest may only name blobs its author uploaded or may already read:
+    knowing a hash is never enough to reach content, and the answer to "which
+    blobs are missing" never depends on what other users stored.
+    """
+
+    __tablename__ = "blob_possessions"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True, index=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class BlobContent(Base):
     """A blob's bytes kept in the database (the ``database`` blob store).
 

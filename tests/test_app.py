@@ -26,6 +26,8 @@ def test_starts_with_nothing_configured(tmp_path: Path) -> None:
         assert (data / "blobs").is_dir()
         token_file = data / "admin-token"
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        # Browser sessions survive a restart: the cookie secret is kept, privately.
+        assert stat.S_IMODE((data / "cookie_secret").stat().st_mode) == 0o600
         token = token_file.read_text().strip()
         headers = {"Authorization": f"token {token}"}
         assert requests.post(root + "course/c1", headers=headers, timeout=10).status_code == 200

@@ -32,7 +32,7 @@ class FileView:
     md5: str
 
 
-def _register_blobs(db: Session, blobs: Sequence[BlobInfo]) -> None:
+def register_blobs(db: Session, blobs: Sequence[BlobInfo]) -> None:
     """Insert the rows of blobs not yet known; concurrent uploads of one blob are fine."""
     rows = {b.sha256: {"sha256": b.sha256, "size": b.size, "md5": b.md5} for b in blobs}
     if not rows:
@@ -47,7 +47,7 @@ def create_fileset(db: Session, files: Sequence[StoredFile]) -> FileSet:
     paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
         raise BadRequest("Duplicate path")
-    _register_blobs(db, [f.blob for f in files])
+    register_blobs(db, [f.blob for f in files])
     fileset = FileSet(entries=[FileEntry(path=f.path, blob_sha256=f.blob.sha256) for f in files])
     db.add(fileset)
     db.flush()

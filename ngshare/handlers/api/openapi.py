@@ -1,0 +1,310 @@
+"""The OpenAPI 3 document of the own API, served at ``api/v2/openapi.json``.
+
+Written out here rather than generated, so that it is the reviewed contract;
+a test checks that every route of the application appears in it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ngshare import __version__
+from ngshare.handlers.base import APIHandler
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(schema: dict[str, Any], status: str = "200", what: str = "Success") -> dict[str, Any]:
+    return {status: {"description": what, "content": {_JSON: {"schema": schema}}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    described = {
+        400: "Bad input",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        415: "Unsupported encoding",
+        503: "A dependency is unavailable",
+    }
+    return {
+        str(s): {
+            "description": described[s],
+            "content": {_JSON: {"schema": _ref("Error")}},
+        }
+        for s in (403, *statuses)
+    }
+
+
+def _success_with(**properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["success", *properties],
+        "properties": {"success": {"type": "boolean", "enum": [True]}, **properties},
+    }
+
+
+def _path_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+_COURSE = _path_param("course", "Course name")
+_ASSIGNMENT = _path_param("assignment", "Assignment name")
+_STUDENT = _path_param("student", "Student user name")
+_TIMESTAMP = _path_param(
+    "timestamp", "Submission timestamp, ISO 8601 UTC", example="2024-03-01T12:30:15.123456Z"
+)
+_SHA256 = _path_param("sha256", "sha256 of the content", pattern="^[0-9a-f]{64}$")
+_MANIFEST_BODY = {
+    "required": True,
+    "content": {_JSON: {"schema": _ref("ManifestUpload")}},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["success", "message"],
+        "properties": {
+            "success": {"type": "boolean", "enum": [False]},
+            "message": {"type": "string"},
+        },
+    },
+    "File": {
+        "type": "object",
+        "required": ["path", "sha256", "size"],
+        "properties": {
+            "path": {"type": "string", "description": "Relative POSIX path"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "size": {"type": "integer", "minimum": 0},
+        },
+    },
+    "ManifestUpload": {
+        "type": "object",
+        "required": ["files"],
+        "properties": {"files": {"type": "array", "items": _ref("File")}},
+    },
+    "SubmissionRecord": {
+        "type": "object",
+        "required": ["student", "timestamp"],
+        "properties": {
+            "student": {"type": "string"},
+            "timestamp": {"type": "string"},
+            "files": {"type": "array", "items": _ref("File")},
+        },
+    },
+}
+
+_FILES = {"type": "array", "items": _ref("File")}
+_SUBMISSIONS = {"type": "array", "items": _ref("SubmissionRecord")}
+_NAMES = {"type": "array", "items": {"type": "string"}}
+
+
+def build_document(base_url: str) -> dict[str, Any]:
+    api = "/api/v2"
+    assignment = f"{api}/courses/{{course}}/assignments/{{assignment}}"
+    submission = f"{assignment}/submissions/{{student}}/{{timestamp}}"
+    paths: dict[str, Any] = {
+        f"{api}/courses": {
+            "get": {
+                "summary": "Courses the caller teaches or takes (admins: all)",
+                "responses": {**_ok(_success_with(courses=_NAMES)), **_errors()},
+            }
+        },
+        f"{api}/courses/{{course}}/assignments": {
+            "parameters": [_COURSE],
+            "get": {
+                "summary": "Released assignments of a course (members)",
+                "responses": {**_ok(_success_with(assignments=_NAMES)), **_errors(404)},
+            },
+        },
+        assignment: {
+            "parameters": [_COURSE, _ASSIGNMENT],
+            "get": {
+                "summary": "The released files (members)",
+                "responses": {**_ok(_success_with(files=_FILES)), **_errors(404)},
+            },
+            "put": {
+                "summary": "Release an assignment (instructors); upload missing blobs first",
+                "requestBody": _MANIFEST_BODY,
+                "responses": {
+                    **_ok(_success_with(), "201", "Released"),
+                    **_errors(400, 404, 409, 413),
+                },
+            },
+            "delete": {
+                "summary": "Delete an assignment with its submissions and feedback",
+                "responses": {**_ok(_success_with()), **_errors(404)},
+            },
+        },
+        f"{assignment}/submissions": {
+            "parameters": [_COURSE, _ASSIGNMENT],
+            "post": {
+                "summary": "Submit (students and instructors of the course)",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "A retry with the same key returns the first submission",
+                        "schema": {"type": "string", "maxLength": 128},
+                    }
+                ],
+                "requestBody": _MANIFEST_BODY,
+                "responses": {
+                    **_ok(_success_with(timestamp={"type": "string"}), "201", "Submitted"),
+                    **_errors(400, 404, 413),
+                },
+            },
+            "get": {
+                "summary": "All submissions (instructors); latest=true adds each "
+                "student's latest submission with files",
+                "parameters": [
+                    {
+                        "name": "latest",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    }
+                ],
+                "responses": {**_ok(_success_with(submissions=_SUBMISSIONS)), **_errors(404)},
+            },
+        },
+        f"{assignment}/submissions/{{student}}": {
+            "parameters": [_COURSE, _ASSIGNMENT, _STUDENT],
+            "get": {
+                "summary": "One student's submissions (instructors, or that student)",
+                "responses": {**_ok(_success_with(submissions=_SUBMISSIONS)), **_errors(404)},
+            },
+        },
+        submission: {
+            "parameters": [_COURSE, _ASSIGNMENT, _STUDENT, _TIMESTAMP],
+            "get": {
+                "summary": "A submission's files (instructors)",
+                "responses": {
+                    **_ok(_success_with(timestamp={"type": "string"}, files=_FILES)),
+                    **_errors(400, 404),
+                },
+            },
+        },
+        f"{submission}/feedback": {
+            "parameters": [_COURSE, _ASSIGNMENT, _STUDENT, _TIMESTAMP],
+            "get": {
+                "summary": "Feedback on a submission (instructors, or that student)",
+                "responses": {
+                    **_ok(_success_with(timestamp={"type": "string"}, files=_FILES)),
+                    **_errors(400, 404),
+                },
+            },
+            "put": {
+                "summary": "Return feedback on a submission, replacing older feedback",
+                "requestBody": _MANIFEST_BODY,
+                "responses": {
+                    **_ok(_success_with(), "201", "Stored"),
+                    **_errors(400, 404, 413),
+                },
+            },
+        },
+        f"{api}/blobs/missing": {
+            "post": {
+                "summary": "Which of these blobs the caller must upload",
+                "description": "Blobs the caller may read or has uploaded count as present; "
+                "nothing else does, so the answer reveals nothing about other users' files.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        _JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["sha256"],
+                                "properties": {
+                                    "sha256": {
+                                        "type": "array",
+                                        "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**_ok(_success_with(missing=_NAMES)), **_errors(400)},
+            }
+        },
+        f"{api}/blobs/{{sha256}}": {
+            "parameters": [_SHA256],
+            "put": {
+                "summary": "Upload a blob: the raw bytes, optionally Content-Encoding: gzip",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
+                },
+                "responses": {
+                    **_ok(
+                        _success_with(sha256={"type": "string"}, size={"type": "integer"}),
+                        "201",
+                        "Stored",
+                    ),
+                    **_errors(400, 413, 415),
+                },
+            },
+            "get": {
+                "summary": "Download a blob the caller may read (gzip if accepted)",
+                "responses": {
+                    "200": {
+                        "description": "The content",
+                        "content": {
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    "304": {"description": "Not modified (If-None-Match)"},
+                    **_errors(400, 404),
+                },
+            },
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "ngshare",
+            "version": __version__,
+            "description": "The nbgrader exchange service: the project's own API. "
+            "Authenticate with `Authorization: token <JupyterHub API token>`.",
+        },
+        "servers": [{"url": base_url.rstrip("/")}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "token": {"type": "apiKey", "in": "header", "name": "Authorization"}
+            },
+        },
+        "security": [{"token": []}],
+        "paths": paths,
+    }
+
+
+class OpenAPIHandler(APIHandler):
+    """The document itself needs no authentication."""
+
+    requires_auth = False
+
+    def get(self) -> None:
+        self.write_json(build_document(self.settings["base_url"]))
+
+
+routes = [(r"openapi\.json", OpenAPIHandler)]

@@ -1,0 +1,195 @@
+"""Content-addressed transfers: who may read or reference which blob.
+
+The project's own API moves files as manifests (path, sha256, size) plus raw
+blobs. Two rules keep that safe:
+
+- a user may *read* a blob only through a file set they may read (a release of
+  their course, their own submissions and feedback; an instructor's course's
+  submissions and feedback), never by knowing its hash;
+- a manifest may only *name* blobs its author may read or has uploaded
+  (a :class:`~ngshare.models.BlobPossession`), so "which blobs are missing"
+  tells a user nothing about what others stored.
+
+Committing a manifest reuses the same operations as v1 (release, submit,
+feedback), so both APIs share one service layer.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select, union
+from sqlalchemy.orm import Session
+
+from ngshare.blobs import BlobInfo
+from ngshare.models import (
+    Assignment,
+    Blob,
+    BlobPossession,
+    Enrollment,
+    Feedback,
+    FileEntry,
+    Role,
+    Submission,
+    User,
+)
+from ngshare.service import assignments, submissions
+from ngshare.service.errors import BadRequest, TooLarge
+from ngshare.service.files import FileView, StoredFile, list_fileset, register_blobs
+from ngshare.service.permissions import Caller, find_course, require_instructor
+
+MAX_HASHES_PER_QUERY = 10_000
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class SubmissionManifest:
+    student: str
+    timestamp: datetime.datetime
+    files: list[FileView]
+
+
+def _readable_filesets(caller: Caller, user: User | None) -> Select[tuple[int]] | None:
+    """File sets the caller may read; None means all (admins)."""
+    if caller.is_admin:
+        return None
+    if user is None:
+        return select(FileEntry.fileset_id).where(False)
+    member_courses = select(Enrollment.course_id).where(Enrollment.user_id == user.id)
+    teaching = member_courses.where(Enrollment.role == Role.instructor.value)
+    taught_assignments = select(Assignment.id).where(Assignment.course_id.in_(teaching))
+    visible_submissions = select(Submission.id).where(
+        (Submission.student_id == user.id) | Submission.assignment_id.in_(taught_assignments)
+    )
+    return union(
+        select(Assignment.fileset_id).where(Assignment.course_id.in_(member_courses)),
+        select(Submission.fileset_id).where(Submission.id.in_(visible_submissions)),
+        select(Feedback.fileset_id).where(Feedback.submission_id.in_(visible_submissions)),
+    )  # type: ignore[return-value]
+
+
+def known_blobs(db: Session, caller: Caller, hashes: Collection[str]) -> set[str]:
+    """Those of ``hashes`` the caller may read or has uploaded."""
+    if len(hashes) > MAX_HASHES_PER_QUERY:
+        raise BadRequest(f"At most {MAX_HASHES_PER_QUERY} hashes per request")
+    wanted = set(hashes)
+    if not wanted:
+        return set()
+    user = User.find(db, caller.name)
+    readable = select(FileEntry.blob_sha256).where(FileEntry.blob_sha256.in_(wanted))
+    filesets = _readable_filesets(caller, user)
+    if filesets is not None:
+        readable = readable.where(FileEntry.fileset_id.in_(filesets))
+    found = set(db.scalars(readable.distinct()))
+    if user is not None:
+        possessed = select(BlobPossession.sha256).where(
+            BlobPossession.user_id == user.id, BlobPossession.sha256.in_(wanted - found)
+        )
+        found.update(db.scalars(possessed))
+    return found
+
+
+def missing_blobs(db: Session, caller: Caller, hashes: Sequence[str]) -> list[str]:
+    known = known_blobs(db, caller, hashes)
+    return [h for h in dict.fromkeys(hashes) if h not in known]
+
+
+def may_read_blob(db: Session, caller: Caller, sha256: str) -> bool:
+    return sha256 in known_blobs(db, caller, [sha256])
+
+
+def record_upload(db: Session, caller: Caller, blob: BlobInfo) -> None:
+    """The caller sent these bytes: register the blob and their possession of it."""
+    register_blobs(db, [blob])
+    user = User.find_or_create(db, caller.name)
+    if db.get(BlobPossession, (user.id, blob.sha256)) is None:
+        db.add(BlobPossession(user_id=user.id, sha256=blob.sha256))
+    db.flush()
+
+
+def _stored_files(
+    db: Session, caller: Caller, manifest: Sequence[ManifestEntry], max_total: int
+) -> list[StoredFile]:
+    """Resolve a manifest to stored blobs the caller may reference."""
+    total = sum(entry.size for entry in manifest)
+    if total > max_total:
+        raise TooLarge(f"The files total {total} bytes; the limit is {max_total}")
+    hashes = [entry.sha256 for entry in manifest]
+    missing = missing_blobs(db, caller, hashes)
+    if missing:
+        raise BadRequest("Upload these blobs first: " + ", ".join(missing))
+    blobs = {b.sha256: b for b in db.scalars(select(Blob).where(Blob.sha256.in_(set(hashes))))}
+    stored = []
+    for entry in manifest:
+        blob = blobs[entry.sha256]
+        if blob.size != entry.size:
+            raise BadRequest(f"Wrong size for {entry.path}: the blob has {blob.size} bytes")
+        stored.append(StoredFile(entry.path, BlobInfo(blob.sha256, blob.size, blob.md5)))
+    return stored
+
+
+def release(
+    db: Session,
+    caller: Caller,
+    course: str,
+    assignment: str,
+    manifest: Sequence[ManifestEntry],
+    max_total: int,
+) -> None:
+    assignments.check_release(db, caller, course, assignment)
+    assignments.release(
+        db, caller, course, assignment, _stored_files(db, caller, manifest, max_total)
+    )
+
+
+def submit(
+    db: Session,
+    caller: Caller,
+    course: str,
+    assignment: str,
+    manifest: Sequence[ManifestEntry],
+    idempotency_key: str | None,
+    max_total: int,
+) -> datetime.datetime:
+    submissions.check_submit(db, caller, course, assignment)
+    files = _stored_files(db, caller, manifest, max_total)
+    return submissions.submit(db, caller, course, assignment, files, idempotency_key)
+
+
+def upload_feedback(
+    db: Session,
+    caller: Caller,
+    course: str,
+    assignment: str,
+    student: str,
+    timestamp: datetime.datetime,
+    manifest: Sequence[ManifestEntry],
+    max_total: int,
+) -> None:
+    submissions.check_feedback_upload(db, caller, course, assignment, student, timestamp)
+    files = _stored_files(db, caller, manifest, max_total)
+    submissions.upload_feedback(db, caller, course, assignment, student, timestamp, files)
+
+
+def latest_submissions(
+    db: Session, caller: Caller, course_name: str, assignment_name: str
+) -> list[SubmissionManifest]:
+    """Every student's latest submission with its files: what collect needs, in one call."""
+    course = find_course(db, course_name)
+    require_instructor(db, course, caller)
+    assignment = assignments.find_assignment(db, course, assignment_name)
+    latest: dict[int, Submission] = {}
+    for submission in Submission.for_assignment(db, assignment):
+        latest[submission.student_id] = submission  # ordered by time: the last one wins
+    return [
+        SubmissionManifest(s.student.name, s.timestamp, list_fileset(s.files))
+        for s in sorted(latest.values(), key=lambda s: s.student.name)
+    ]
