@@ -49,6 +49,7 @@ class BlobHandler(JSONHandler):
     writer: BlobWriter | None = None
     decompressor: Any = None
     received = 0
+    body_complete = False  # put() runs only once the whole body has arrived
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -81,6 +82,7 @@ class BlobHandler(JSONHandler):
             # Tornado does not turn an exception raised here into a response:
             # answer now; the rest of the body is discarded unread.
             self._abort()
+            self._close_if_body_unread()
             limit = self.limits.max_file_size
             self.write_json(
                 {
@@ -91,6 +93,17 @@ class BlobHandler(JSONHandler):
             )
             return
         await self.runner.in_thread(self.writer.write, chunk)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self._close_if_body_unread()
+        super().write_error(status_code, **kwargs)
+
+    def _close_if_body_unread(self) -> None:
+        # Tornado drops the connection after answering a request whose body it
+        # has not read, without saying so; say so, or a keep-alive client may
+        # send its next request into the closing connection.
+        if self.request.method == "PUT" and not self.body_complete:
+            self.set_header("Connection", "close")
 
     def _abort(self) -> None:
         if self.writer is not None:
@@ -106,6 +119,7 @@ class BlobHandler(JSONHandler):
     async def put(self, sha256: str) -> None:
         if self._finished:
             return  # refused while the body arrived
+        self.body_complete = True
         writer = self.writer
         if writer is None:
             raise APIError(400, "Empty upload")
