@@ -38,6 +38,7 @@ from ngshare.handlers.base import NotFoundHandler
 from ngshare.handlers.health import HealthHandler
 from ngshare.handlers.oauth import OAuthCallbackHandler
 from ngshare.log import log_request
+from ngshare.maintenance import verify_storage
 from ngshare.service.runner import ServiceRunner
 
 DEFAULT_PORT = 10101
@@ -50,29 +51,38 @@ class UploadLimits:
 STANDALONE_ADMIN = "admin"
 
 
-class UpgradeDB(Application):
-    """``ngshare upgrade-db``: migrate the database schema to this version."""
+class MaintenanceCommand(Application):
+    """Base of the operator subcommands: they read the server's own settings."""
 
-    name = "ngshare-upgrade-db"
-    description = "Upgrade the ngshare database schema (back up the database first)."
     aliases = {
         "f": "NgshareApp.config_file",
         "config": "NgshareApp.config_file",
         "db-url": "NgshareApp.db_url",
         "data-dir": "NgshareApp.data_dir",
+        "storage-path": "NgshareApp.storage_path",
+        "blob-store": "NgshareApp.blob_store",
     }
 
     @default("log_level")
     def _default_log_level(self) -> int:
         return logging.INFO
 
-    def start(self) -> None:
-        # Read the database URL exactly as the server would: its config file,
-        # then the command line.
+    def server_settings(self) -> NgshareApp:
+        """The settings exactly as the server reads them: config file, then command line."""
         settings = NgshareApp(config=self.config)
         settings.load_config_file(settings.config_file)
         settings.update_config(self.cli_config)
-        database = Database(settings.db_url)
+        return settings
+
+
+class UpgradeDB(MaintenanceCommand):
+    """``ngshare upgrade-db``: migrate the database schema to this version."""
+
+    name = "ngshare-upgrade-db"
+    description = "Upgrade the ngshare database schema (back up the database first)."
+
+    def start(self) -> None:
+        database = Database(self.server_settings().db_url)
         try:
             before = database.current_revision()
             database.upgrade()
@@ -84,6 +94,38 @@ class UpgradeDB(Application):
             )
         finally:
             database.dispose()
+
+
+class VerifyStorage(MaintenanceCommand):
+    """``ngshare verify-storage``: is every listed file's content in the blob store?"""
+
+    name = "ngshare-verify-storage"
+    description = "Check that every file in the database has its content in the blob store."
+    rehash = Bool(False, help="Also re-read every blob and check its sha256.").tag(config=True)
+    flags = {"rehash": ({"VerifyStorage": {"rehash": True}}, "Re-hash every blob (slow).")}
+
+    def start(self) -> None:
+        settings = self.server_settings()
+        database = Database(settings.db_url)
+        try:
+            database.check_schema()
+            report = verify_storage(
+                database, settings.make_blob_store(database), rehash=self.rehash
+            )
+        finally:
+            database.dispose()
+        for sha256 in report.missing:
+            self.log.error("Missing blob %s", sha256)
+        for sha256 in report.corrupt:
+            self.log.error("Corrupt blob %s (content does not match its hash)", sha256)
+        self.log.info(
+            "Checked %d blobs: %d missing, %d corrupt",
+            report.checked,
+            len(report.missing),
+            len(report.corrupt),
+        )
+        if not report.ok:
+            self.exit(1)
 
 
 aliases = {
@@ -126,6 +168,7 @@ class NgshareApp(Application):
     flags = flags
     subcommands = {
         "upgrade-db": (UpgradeDB, UpgradeDB.description),
+        "verify-storage": (VerifyStorage, VerifyStorage.description),
     }
 
     config_file = Unicode("ngshare_config.py", help="The config file to load.").tag(config=True)
