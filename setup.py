@@ -7,7 +7,7 @@ installed server can migrate its database without the source tree.
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="ngshare",
@@ -18,17 +18,15 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=[
-        "ngshare",
-        "ngshare.handlers",
-        "ngshare.handlers.v1",
-        "ngshare.service",
-        "ngshare.blobs",
-        "ngshare.exchange",
+        *find_packages(include=["ngshare", "ngshare.*"]),
         "ngshare.alembic",
         "ngshare.alembic.versions",
     ],
     package_dir={"ngshare.alembic": "alembic"},
-    package_data={"ngshare.alembic": ["script.py.mako", "README"], "ngshare.alembic.versions": ["*.py"]},
+    package_data={
+        "ngshare.alembic": ["script.py.mako", "README"],
+        "ngshare.alembic.versions": ["*.py"],
+    },
     install_requires=[
         "tornado>=6.3",
         "SQLAlchemy>=2.0.20",
@@ -48,8 +46,14 @@ setup(
             "hypothesis>=6",
             "ruff>=0.6",
         ],
+        "docs": ["sphinx>=7", "myst-parser>=2"],
     },
-    entry_points={"console_scripts": ["ngshare = ngshare.app:main"]},
+    entry_points={
+        "console_scripts": [
+            "ngshare = ngshare.app:main",
+            "ngsharectl = ngshare.cli.main:main",
+        ]
+    },
     classifiers=[
         "Framework :: Jupyter",
         "Programming Language :: Python :: 3",

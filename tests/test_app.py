@@ -159,6 +159,10 @@ def test_wheel_ships_the_migrations_and_migrates_without_the_source(tmp_path: Pa
     )
     (wheel,) = (tmp_path / "dist").glob("ngshare-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    # Every module of the source tree is in the wheel (a package missing from
+    # setup.py would install a broken command).
+    for module in (REPO / "ngshare").rglob("*.py"):
+        assert str(module.relative_to(REPO)) in names, module
     for required in (
         "ngshare/alembic/env.py",
         "ngshare/alembic/script.py.mako",
