@@ -1,0 +1,294 @@
+"""The servers a rush runs against: this server (v1 or own API), ngshare 0.6, any v1 URL.
+
+Each target started here is a fresh process with an empty database and blob
+directory, pinned to one core (it inherits the affinity of the thread that
+spawns it), so its peak memory and bytes stored belong to that run alone.
+ngshare 0.6 runs from its own virtualenv in its stand-alone mode (vngshare),
+where the ``user`` request argument names the caller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from server_process import (
+    ServerProcess,
+    free_port,
+    fresh_database,
+    wait_for_health,
+)
+
+ADMIN = "admin"
+PREFIX = "/services/ngshare/"
+NGSHARE06_REQUIREMENTS = ("ngshare==0.6.0", "SQLAlchemy<2")
+# ngshare 0.6.0's stand-alone mode swaps in a mock authenticator (the user is
+# the `user` argument), but its handler class defines get_current_token and
+# user_for_token itself, which shadow the mock: every request is refused (403)
+# or would call a Hub. Removing the two overrides gives the documented mode.
+NGSHARE06_LAUNCHER = """
+import sys
+from ngshare import ngshare as server
+for name in ("get_current_token", "user_for_token"):
+    delattr(server.MyRequestHandler, name)
+server.main(["--vngshare", *sys.argv[1:]])
+"""
+
+
+@dataclass
+class Target:
+    """A running server to rush, and how to reach and measure it."""
+
+    name: str
+    api: str  # "v1" or "v2"
+    base_url: str
+    description: str
+    tokens: dict[str, str] | None = None  # user -> token; None: vngshare's user argument
+    pid: int | None = None
+    stop: Callable[[], None] = lambda: None
+    stored_bytes: Callable[[], int | None] = lambda: None
+    notes: list[str] = field(default_factory=list)
+
+    def token(self, user: str) -> str | None:
+        if self.tokens is None:
+            return None
+        if user not in self.tokens:
+            raise KeyError(f"No token for {user} on {self.name}")
+        return self.tokens[user]
+
+
+def proc_status(pid: int | None, key: str) -> str | None:
+    """A field of /proc/<pid>/status (e.g. VmHWM, Cpus_allowed_list), if readable."""
+    if pid is None:
+        return None
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == key:
+            return value.strip()
+    return None
+
+
+def peak_rss_bytes(pid: int | None) -> int | None:
+    """The process's high-water resident set size (VmHWM, reported in kB)."""
+    value = proc_status(pid, "VmHWM")
+    return int(value.split()[0]) * 1024 if value else None
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time a process (all its threads) has used so far."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_size(*paths: Path) -> int:
+    """Bytes in these files and directories (recursively); absent ones count 0."""
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return total
+
+
+def sqlite_files(db_url: str) -> list[Path]:
+    """An SQLite database with its journal files (WAL included)."""
+    database = make_url(db_url).database
+    if not database:
+        return []
+    base = Path(database)
+    return [base, *(base.with_name(base.name + s) for s in ("-wal", "-shm", "-journal"))]
+
+
+def postgres_size(db_url: str) -> int:
+    conninfo = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@contextlib.contextmanager
+def pinned(cores: set[int] | None) -> Iterator[None]:
+    """Run the block on these cores: processes spawned inside inherit them."""
+    if not cores:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def own_server(
+    name: str,
+    api: str,
+    users: list[str],
+    workdir: Path,
+    *,
+    backend: str,
+    cores: set[int] | None,
+) -> Iterator[Target]:
+    """This server (``python -m ngshare``) with static tokens for ``users``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with fresh_database(workdir, backend) as db_url:
+        server = ServerProcess(
+            db_url=db_url, workdir=workdir / "server", users=[ADMIN, *users], admins=(ADMIN,)
+        )
+        with pinned(cores):
+            server.start(timeout=60)
+        blobs = server.workdir / "blobs"
+
+        def stored() -> int:
+            if backend == "postgresql":
+                return postgres_size(db_url) + tree_size(blobs)
+            return tree_size(*sqlite_files(db_url), blobs)
+
+        assert server.process is not None
+        target = Target(
+            name=name,
+            api=api,
+            base_url=server.url,
+            description=f"this server, {'v1 API' if api == 'v1' else 'own API'}, {backend}",
+            tokens=dict(server.tokens),
+            pid=server.process.pid,
+            stop=server.stop,
+            stored_bytes=stored,
+        )
+        if backend == "postgresql":
+            target.notes.append("PostgreSQL's own processes are not pinned or counted in RSS")
+        try:
+            yield target
+        finally:
+            server.stop()
+
+
+def ensure_ngshare06(venv: Path, *, install: bool) -> Path:
+    """The Python of a virtualenv holding ngshare 0.6.0, created when allowed."""
+    python = venv / "bin" / "python"
+    probe = [
+        str(python),
+        "-c",
+        "import ngshare.ngshare, ngshare.version as v; print(v.__version__)",
+    ]
+    # Away from any checkout, whose own ngshare/ would shadow the installed one.
+    here = str(venv.parent)
+    if python.exists():
+        found = subprocess.run(probe, capture_output=True, text=True, check=False, cwd=here)
+        if found.returncode == 0 and found.stdout.strip() == "0.6.0":
+            return python
+    if not install:
+        raise RuntimeError(
+            f"ngshare 0.6.0 is not installed in {venv}; pass --with-ngshare06 to install it there"
+        )
+    print(f"Installing ngshare 0.6.0 into {venv} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", *NGSHARE06_REQUIREMENTS], check=True
+    )
+    subprocess.run(probe, check=True, capture_output=True, cwd=here)
+    return python
+
+
+@contextlib.contextmanager
+def ngshare06_server(python: Path, workdir: Path, *, cores: set[int] | None) -> Iterator[Target]:
+    """ngshare 0.6 stand-alone (vngshare) on SQLite.
+
+    Like ``python -m ngshare.vngshare`` without ``--debug`` (Tornado's debug
+    mode adds nothing on these routes; autoreload is on in both).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    database, storage = workdir / "ngshare06.db", workdir / "files"
+    port = free_port()
+    command = [
+        str(python),
+        "-c",
+        NGSHARE06_LAUNCHER,
+        "--host=127.0.0.1",
+        f"--port={port}",
+        f"--prefix={PREFIX}",
+        f"--database=sqlite:///{database}",
+        f"--storage={storage}",
+        f"--admins={ADMIN}",
+    ]
+    # It reads these at start; in stand-alone mode it never calls the Hub.
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")},
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+        "JUPYTERHUB_API_TOKEN": secrets.token_hex(16),
+        "JUPYTERHUB_CLIENT_ID": "service-ngshare",
+        "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
+    }
+    log = workdir / "ngshare06.log"
+    with open(log, "wb") as out, pinned(cores):
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir
+        )
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/healthz", process, log, timeout=60)
+        yield Target(
+            name="ngshare06",
+            api="v1",
+            base_url=f"http://127.0.0.1:{port}{PREFIX}",
+            description="ngshare 0.6.0 stand-alone (vngshare), SQLite",
+            pid=process.pid,
+            stop=stop,
+            stored_bytes=lambda: tree_size(*sqlite_files(f"sqlite:///{database}"), storage),
+        )
+    finally:
+        stop()
+
+
+@contextlib.contextmanager
+def external_v1(index: int, url: str, tokens_file: Path | None) -> Iterator[Target]:
+    """A v1 server already running somewhere on this machine."""
+    tokens = None
+    if tokens_file is not None:
+        loaded = json.loads(tokens_file.read_text())
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{tokens_file} must hold a JSON object {{user: token}}")
+        tokens = {str(k): str(v) for k, v in loaded.items()}
+    auth = "token header" if tokens is not None else "user argument (vngshare)"
+    yield Target(
+        name=f"url{index}",
+        api="v1",
+        base_url=url if url.endswith("/") else url + "/",
+        description=f"{url}, {auth}",
+        tokens=tokens,
+        notes=["peak RSS and bytes stored are not measured for a server given by URL"],
+    )

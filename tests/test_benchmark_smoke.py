@@ -1,0 +1,49 @@
+"""The deadline-rush benchmark still runs: tiny sizes, this server's two APIs.
+
+No figure is checked (tests never assert on wall time): only that the run
+verifies every byte, exits 0, prints its table and writes its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from server_process import clean_env, database_backend
+
+RUSH = Path(__file__).resolve().parent.parent / "benchmarks" / "rush.py"
+
+
+def test_rush_runs_and_verifies(tmp_path: Path) -> None:
+    figures = tmp_path / "rush.json"
+    command = [
+        sys.executable,
+        str(RUSH),
+        "--students=4",
+        "--concurrency=2",
+        "--notebook-kb=10",
+        "--data-mb=0.1",
+        "--targets=v1,v2",
+        f"--database={database_backend()}",
+        f"--workdir={tmp_path / 'work'}",
+        f"--json={figures}",
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env=clean_env(), check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "rush wall time (s)" in result.stdout
+    assert "collect all (s)" in result.stdout
+    verified = [line for line in result.stdout.splitlines() if line.startswith("verified")]
+    assert verified and verified[0].split()[1:] == ["yes", "yes"], output
+
+    document = json.loads(figures.read_text())
+    targets = {t["name"]: t for t in document["targets"]}
+    assert set(targets) == {"v1", "v2"}
+    for target in targets.values():
+        assert target["ok"], target
+        assert target["collected"] == 4
+        assert target["stored_bytes"] > 0
