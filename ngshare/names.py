@@ -9,6 +9,7 @@ path on disk (blobs are named by their hash).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 MAX_NAME_LENGTH = 255
 MAX_PATH_LENGTH = 1024
@@ -37,6 +38,26 @@ def is_valid_name(name: str) -> bool:
     )
 
 
+def can_be_stored(name: str) -> bool:
+    """Whether any stored name could equal ``name``.
+
+    Lookups of other names answer "not found" without asking the database:
+    PostgreSQL refuses text holding NUL outright, and no stored name is longer
+    than :data:`MAX_NAME_LENGTH`. Deliberately weaker than
+    :func:`is_valid_name`, so a name stored under older rules is still found.
+    """
+    return 0 < len(name) <= MAX_NAME_LENGTH and "\x00" not in name
+
+
+def is_valid_detail(text: str) -> bool:
+    """Whether ``text`` may be a first name, last name or email in a roster.
+
+    Free text, but it must fit its column and hold no NUL (which PostgreSQL
+    cannot store), so every backend accepts and refuses the same details.
+    """
+    return len(text) <= MAX_NAME_LENGTH and "\x00" not in text
+
+
 def is_valid_relative_path(path: object) -> bool:
     """Whether ``path`` is a safe relative POSIX path for a file in a tree.
 
@@ -49,3 +70,19 @@ def is_valid_relative_path(path: object) -> bool:
         return False
     parts = path.split("/")
     return all(part not in ("", ".", "..") and len(part) <= MAX_PATH_COMPONENT for part in parts)
+
+
+def file_below_file(paths: Iterable[str]) -> tuple[str, str] | None:
+    """A pair (file, path below it) if one path lies inside another file.
+
+    ``a`` and ``a/b`` cannot both be files on any disk: a tree holding both
+    could be stored but never written out by a client.
+    """
+    files = set(paths)
+    for path in files:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            if parent in files:
+                return parent, path
+    return None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ngshare.models import Course, Enrollment, Role
+from ngshare.names import can_be_stored
 from ngshare.service.errors import Forbidden, NotFound
 
 PERMISSION_DENIED = "Permission denied"
@@ -31,7 +32,7 @@ def require_admin(caller: Caller) -> None:
 
 
 def find_course(db: Session, name: str) -> Course:
-    course = Course.find(db, name)
+    course = Course.find(db, name) if can_be_stored(name) else None
     if course is None:
         raise NotFound("Course not found")
     return course

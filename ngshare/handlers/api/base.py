@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from ngshare.handlers.base import APIError, APIHandler
-from ngshare.names import is_valid_relative_path
+from ngshare.names import file_below_file, is_valid_relative_path
 from ngshare.service.files import FileView
 from ngshare.service.transfers import ManifestEntry
 from ngshare.timestamps import parse_iso
@@ -68,6 +68,9 @@ class JSONHandler(APIHandler):
                     413, f"{path} is larger than the limit of {self.limits.max_file_size} bytes"
                 )
             entries.append(ManifestEntry(path, check_sha256(item.get("sha256")), size))
+        clash = file_below_file(seen)
+        if clash is not None:
+            raise APIError(400, f"Illegal path: {clash[1]} is inside the file {clash[0]}")
         return entries
 
     def timestamp(self, text: str) -> datetime.datetime:

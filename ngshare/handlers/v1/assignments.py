@@ -18,6 +18,7 @@ class AssignmentHandler(V1Handler):
         await self.success_in_thread(files=await self.encoded_tree(views))
 
     async def post(self, course: str, assignment: str) -> None:
+        await self.read_form()
         files = await self.uploaded_files()
         # Check rights and conflicts before writing a single blob.
         await self.call(assignments.check_release, course, assignment, readonly=True)

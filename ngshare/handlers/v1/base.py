@@ -1,9 +1,20 @@
-"""What every v1 handler shares: form arguments, file trees, timestamps."""
+"""What every v1 handler shares: form arguments, file trees, timestamps.
+
+v1 sends files base64-encoded inside form fields, so bodies can be large.
+They are streamed in rather than buffered by Tornado, for two reasons: a body
+over the limit is refused with a JSON 413 before it is read (Tornado's own
+limit only drops the connection), and the form is parsed in a worker thread,
+not on the event loop, before a handler reads its fields (``await
+self.read_form()``).
+"""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+
+from tornado import web
+from tornado.httputil import parse_body_arguments
 
 from ngshare.handlers.base import APIError, APIHandler
 from ngshare.handlers.v1.tree import UploadedFile, decode_tree, encode_tree
@@ -11,7 +22,79 @@ from ngshare.service.files import FileView, StoredFile
 from ngshare.timestamps import parse_v1
 
 
+@web.stream_request_body
 class V1Handler(APIHandler):
+    _body_parts: list[bytes]
+    _body_size = 0
+    _body_complete = False
+
+    @property
+    def max_body_size(self) -> int:
+        return int(self.settings["limits"].max_body_size)
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self._finished:
+            return
+        self._body_parts = []
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.max_body_size:
+            self._refuse_large_body()
+            return
+        # data_received() enforces the limit with a JSON answer; the
+        # connection's own cap is a backstop for bodies without a length.
+        self.request.connection.set_max_body_size(self.max_body_size + 1024 * 1024)  # type: ignore[union-attr]
+
+    def _refuse_large_body(self) -> None:
+        # The body is left unread, so the connection closes after the answer:
+        # say so, or a keep-alive client could reuse it.
+        self.set_header("Connection", "close")
+        self.write_json(
+            {
+                "success": False,
+                "message": f"The request is larger than the limit of {self.max_body_size} bytes",
+            },
+            status=413,
+        )
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._body_size += len(chunk)
+        if self._body_size > self.max_body_size:
+            self._body_parts = []
+            self._refuse_large_body()
+            return
+        self._body_parts.append(chunk)
+
+    async def read_form(self) -> None:
+        """Parse the form body (in a worker thread) so get_argument() sees its fields."""
+        if self._finished:
+            raise web.Finish()  # already refused while the body arrived
+        if self._body_complete:
+            return
+        self._body_complete = True
+        body, self._body_parts = b"".join(self._body_parts), []
+        if not body:
+            return
+        fields: dict[str, list[bytes]] = {}
+        await self.runner.in_thread(
+            parse_body_arguments,
+            self.request.headers.get("Content-Type", ""),
+            body,
+            fields,
+            {},
+            self.request.headers,
+        )
+        for name, values in fields.items():
+            self.request.body_arguments.setdefault(name, []).extend(values)
+            self.request.arguments.setdefault(name, []).extend(values)
+
+    def write_error(self, status_code: int, **kwargs: object) -> None:
+        if not self._body_complete and self.request.method in ("POST", "PUT"):
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
+
     @property
     def list_only(self) -> bool:
         return self.get_argument("list_only", "false") == "true"
@@ -34,8 +117,13 @@ class V1Handler(APIHandler):
         return parsed
 
     async def uploaded_files(self) -> list[UploadedFile]:
-        """Decode and validate the ``files`` field (off the event loop: it may be large)."""
-        return await self.runner.in_thread(decode_tree, self.get_argument("files", None))
+        """Decode and validate the ``files`` field (off the event loop: it may be large).
+
+        The field's raw bytes go to the decoder as sent: ``get_argument`` would
+        first decode and scan megabytes of text on the event loop.
+        """
+        values = self.request.arguments.get("files")
+        return await self.runner.in_thread(decode_tree, values[-1] if values else None)
 
     async def store_files(self, files: Sequence[UploadedFile]) -> list[StoredFile]:
         infos = await self.runner.store_blobs([f.content for f in files])

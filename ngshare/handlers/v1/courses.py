@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from ngshare.handlers.base import APIError
 from ngshare.handlers.v1.base import V1Handler
+from ngshare.handlers.v1.fields import decode_json
 from ngshare.service import courses
 
 
@@ -16,11 +15,9 @@ class CourseListHandler(V1Handler):
 
 class CourseHandler(V1Handler):
     async def post(self, course: str) -> None:
+        await self.read_form()
         raw = self.get_argument("instructors", "[]")
-        try:
-            instructors = json.loads(raw)
-        except ValueError:
-            raise APIError(400, "Instructors cannot be JSON decoded") from None
+        instructors = decode_json(raw, "Instructors cannot be JSON decoded")
         if not isinstance(instructors, list) or not all(isinstance(i, str) for i in instructors):
             raise APIError(400, "Instructors must be a JSON list of user names")
         await self.call(courses.create_course, course, instructors)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from ngshare.handlers.base import APIError
 from ngshare.handlers.v1.base import V1Handler
+from ngshare.handlers.v1.fields import decode_json
 from ngshare.service import courses
 from ngshare.service.courses import Person
 
@@ -22,6 +21,7 @@ class PersonHandler(V1Handler):
 
 class InstructorHandler(PersonHandler):
     async def post(self, course: str, user: str) -> None:
+        await self.read_form()
         await self.call(courses.set_instructor, course, self.person(user))
         self.success()
 
@@ -41,6 +41,7 @@ class InstructorListHandler(V1Handler):
 
 class StudentHandler(PersonHandler):
     async def post(self, course: str, user: str) -> None:
+        await self.read_form()
         await self.call(courses.set_student, course, self.person(user))
         self.success()
 
@@ -55,10 +56,7 @@ class StudentHandler(PersonHandler):
 def _parse_students(raw: str | None) -> list[Person]:
     if not raw:
         raise APIError(400, "Please supply students")
-    try:
-        entries = json.loads(raw)
-    except ValueError:
-        raise APIError(400, "Students cannot be JSON decoded") from None
+    entries = decode_json(raw, "Students cannot be JSON decoded")
     if not isinstance(entries, list):
         raise APIError(400, "Incorrect request format")
     if not entries:
@@ -74,6 +72,7 @@ def _parse_students(raw: str | None) -> list[Person]:
 
 class StudentListHandler(V1Handler):
     async def post(self, course: str) -> None:
+        await self.read_form()
         people = _parse_students(self.get_argument("students", None))
         self.success(status=await self.call(courses.set_students, course, people))
 

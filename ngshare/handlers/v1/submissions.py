@@ -32,6 +32,7 @@ class StudentSubmissionListHandler(V1Handler):
 
 class SubmitHandler(V1Handler):
     async def post(self, course: str, assignment: str) -> None:
+        await self.read_form()
         key = self.request.headers.get(IDEMPOTENCY_HEADER, "")[:MAX_IDEMPOTENCY_KEY] or None
         files = await self.uploaded_files()
         await self.call(submissions.check_submit, course, assignment, readonly=True)
@@ -53,15 +54,14 @@ class SubmissionHandler(V1Handler):
 
 class FeedbackHandler(V1Handler):
     async def post(self, course: str, assignment: str, student: str) -> None:
+        await self.read_form()
         timestamp = self.timestamp_argument(required=True)
         files = await self.uploaded_files()
         await self.call(
             submissions.check_feedback_upload, course, assignment, student, timestamp, readonly=True
         )
         stored = await self.store_files(files)
-        await self.call(
-            submissions.upload_feedback, course, assignment, student, timestamp, stored
-        )
+        await self.call(submissions.upload_feedback, course, assignment, student, timestamp, stored)
         self.success()
 
     async def get(self, course: str, assignment: str, student: str) -> None:
