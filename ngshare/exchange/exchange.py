@@ -1,0 +1,178 @@
+"""The base class of every ngshare exchange action.
+
+It holds the configuration all actions share (the server URL, timeouts,
+retries, the submission cache, ``path_includes_course``), builds the HTTP
+client when a command runs, and makes sure that a failed request is logged
+with the server's message before nbgrader turns it into "nbgrader <command>
+failed": nbgrader's apps only print that summary, not the error itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from textwrap import dedent
+from typing import Any, NoReturn
+
+from jupyter_core.paths import jupyter_data_dir
+from nbgrader.exchange.abc import Exchange as ABCExchange
+from nbgrader.exchange.abc import ExchangeError
+from traitlets import Bool, Float, Integer, Unicode, default
+
+from ngshare.exchange import settings
+from ngshare.exchange.client import NgshareClient, NgshareError
+
+
+class ReportedError(ExchangeError):
+    """An ExchangeError whose message has already been logged."""
+
+
+class Exchange(ABCExchange):
+    """Talks to an ngshare server instead of a shared directory."""
+
+    ngshare_url = Unicode(
+        "",
+        help=dedent(
+            """
+            Base URL of the ngshare API, e.g. http://hub.example.org/services/ngshare.
+            Empty: $NGSHARE_URL, else http://proxy-public/services/ngshare when
+            running in a Zero to JupyterHub pod.
+            """
+        ),
+    ).tag(config=True)
+
+    timeout = Float(
+        120.0, help="Seconds to wait for each response (or part of one) from ngshare."
+    ).tag(config=True)
+
+    connect_timeout = Float(10.0, help="Seconds to wait for a connection to ngshare.").tag(
+        config=True
+    )
+
+    retries = Integer(
+        3,
+        help=dedent(
+            """
+            How often a request that is safe to repeat is retried when ngshare cannot
+            be reached or a proxy answers 502, 503 or 504.
+            """
+        ),
+    ).tag(config=True)
+
+    retry_backoff = Float(
+        0.5, help="Seconds before the first retry; the wait doubles for each retry."
+    ).tag(config=True)
+
+    cache = Unicode(
+        "",
+        help=dedent(
+            """
+            Local cache of the user's submissions, for `nbgrader list --cached` and the
+            assignment list extension. Defaults to $JUPYTER_DATA_DIR/nbgrader_cache.
+            """
+        ),
+    ).tag(config=True)
+
+    @default("cache")
+    def _cache_default(self) -> str:
+        return os.path.join(jupyter_data_dir(), "nbgrader_cache")
+
+    path_includes_course = Bool(
+        False,
+        help=dedent(
+            """
+            Whether the local path of a fetched or submitted assignment starts with the
+            course name: ./course123/ps1 rather than ./ps1.
+            """
+        ),
+    ).tag(config=True)
+
+    allow_deleting_submissions = Bool(
+        False,
+        help=dedent(
+            """
+            ngshare's v1 API replaces or removes an assignment by deleting it together
+            with its submissions and feedback (only a server admin can restore them).
+            `release_assignment --force` and `list --remove` therefore refuse to touch
+            an assignment that students have submitted, unless this is True.
+            """
+        ),
+    ).tag(config=True)
+
+    _client: NgshareClient | None = None
+
+    @property
+    def username(self) -> str:
+        """The user this command runs as (read now, from the environment)."""
+        return settings.username()
+
+    @property
+    def client(self) -> NgshareClient:
+        if self._client is None:
+            self._client = NgshareClient(
+                settings.service_url(self.ngshare_url),
+                settings.api_token(),
+                timeout=self.timeout,
+                connect_timeout=self.connect_timeout,
+                retries=self.retries,
+                backoff=self.retry_backoff,
+                log=self.log,
+            )
+        return self._client
+
+    def fail(self, msg: str) -> NoReturn:
+        self.log.critical(msg)
+        raise ReportedError(msg)
+
+    def start(self) -> Any:
+        try:
+            return super().start()
+        except ReportedError:
+            raise
+        except ExchangeError as error:
+            message = str(error)
+            if isinstance(error, NgshareError) and error.server_message == "Permission denied":
+                message += (
+                    f" You are {self.username!r} to ngshare: this needs a member of the"
+                    " course (or, for instructor commands, one of its instructors)."
+                )
+            # nbgrader's apps only print "nbgrader <command> failed": say why.
+            self.log.critical("%s", message)
+            raise
+        finally:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # -- helpers shared by the actions -----------------------------------------
+
+    def require_course(self) -> str:
+        if not self.coursedir.course_id:
+            self.fail("No course id specified. Re-run with --course flag.")
+        return self.coursedir.course_id
+
+    def require_assignment(self) -> str:
+        if not self.coursedir.assignment_id:
+            self.fail("No assignment specified. Give its name as the argument.")
+        return self.coursedir.assignment_id
+
+    def local_root(self, course_id: str, assignment_id: str) -> str:
+        """The assignment's directory relative to assignment_dir, as nbgrader names it."""
+        if self.path_includes_course:
+            return os.path.join(course_id, assignment_id)
+        return assignment_id
+
+    def local_path(self, course_id: str, assignment_id: str) -> Path:
+        """The absolute local directory of a fetched assignment."""
+        return Path(
+            os.path.abspath(
+                os.path.join(self.assignment_dir, self.local_root(course_id, assignment_id))
+            )
+        )
+
+    def check_access(self, course_id: str) -> None:
+        """nbgrader's own course check (an Authenticator plugin), when one is set."""
+        if self.authenticator is not None and not self.authenticator.has_access(
+            self.coursedir.student_id, course_id
+        ):
+            self.fail("You do not have access to this course.")

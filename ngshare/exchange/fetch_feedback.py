@@ -1,0 +1,73 @@
+"""``nbgrader fetch_feedback``: download feedback into ./<assignment>/feedback/<timestamp>/.
+
+The user's submissions come from the server (``GET /submissions/{course}/
+{assignment}/{me}``), not only from the local cache, so feedback arrives even
+in a fresh home directory; for each, ``GET /feedback/...?timestamp=...``.
+Feedback files are replaced when the instructor released newer ones, as
+nbgrader's default exchange does.
+"""
+
+from __future__ import annotations
+
+from nbgrader.exchange.abc import ExchangeFetchFeedback as ABCExchangeFetchFeedback
+
+from ngshare.exchange.assignments import submissions
+from ngshare.exchange.exchange import Exchange
+from ngshare.exchange.files import decode_tree, is_safe_path, write_files
+
+
+class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
+    def init_src(self) -> None:
+        self.course_id = self.require_course()
+        self.assignment_id = self.require_assignment()
+        student_id = self.coursedir.student_id
+        if student_id in ("*", ""):
+            student_id = self.username
+        elif "*" in student_id or "+" in student_id:
+            self.fail(f"The student ID should contain no '*' nor '+'; got {student_id}")
+        self.student_id = student_id
+
+    def init_dest(self) -> None:
+        self.dest_path = self.local_path(self.course_id, self.assignment_id) / "feedback"
+
+    def copy_files(self) -> None:
+        course_id, assignment_id = self.course_id, self.assignment_id
+        found = submissions(self.client, course_id, assignment_id, self.student_id)
+        self.log.info("Source: %s", self.client.url("feedback", course_id, assignment_id))
+        self.log.info("Destination: %s", self.dest_path)
+        fetched = 0
+        for entry in found:
+            what = f"fetch the feedback on your submission of {entry.timestamp}"
+            response = self.client.get(
+                "feedback",
+                course_id,
+                assignment_id,
+                self.student_id,
+                params={"timestamp": entry.timestamp},
+                what=what,
+            )
+            files = decode_tree(response.get("files"), what)
+            if not files:
+                self.log.warning(
+                    "Could not find feedback for '%s/%s' submitted at %s",
+                    course_id,
+                    assignment_id,
+                    entry.timestamp,
+                )
+                continue
+            if not is_safe_path(entry.timestamp):
+                self.log.error("Skipping feedback with an unusable timestamp %r", entry.timestamp)
+                continue
+            destination = self.dest_path / entry.timestamp
+            write_files(destination, files)
+            for remote in files:
+                self.log.info("Fetched feedback: %s", destination / remote.path)
+            fetched += 1
+        if not found:
+            self.log.warning(
+                "You have no submissions of '%s/%s' to fetch feedback for",
+                course_id,
+                assignment_id,
+            )
+        elif not fetched:
+            self.log.warning("No feedback is available yet")

@@ -1,0 +1,72 @@
+"""``nbgrader release_assignment``: upload release/<assignment> to ngshare.
+
+``POST /assignment/{course}/{assignment}``. With ``--force`` an existing
+release is replaced; the v1 API can only do that by deleting the assignment
+(and with it every submission and feedback, which only a server admin can
+restore), so a release that students have already submitted is only replaced
+when ``allow_deleting_submissions`` says so.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nbgrader.exchange.abc import ExchangeReleaseAssignment as ABCExchangeReleaseAssignment
+
+from ngshare.exchange.assignments import delete_assignment, released_assignments
+from ngshare.exchange.client import format_size
+from ngshare.exchange.exchange import Exchange
+from ngshare.exchange.files import FileRules, check_total_size, encode_files, find_files
+
+
+class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
+    def _load_config(self, cfg, **kwargs):  # type: ignore[no-untyped-def]
+        # nbgrader < 0.7 named this class ExchangeRelease; keep old configs working.
+        if "ExchangeRelease" in cfg:
+            self.log.warning("Use ExchangeReleaseAssignment in config, not ExchangeRelease.")
+            cfg.ExchangeReleaseAssignment.merge(cfg.ExchangeRelease)
+            del cfg.ExchangeRelease
+        super()._load_config(cfg, **kwargs)
+
+    def init_src(self) -> None:
+        assignment_id = self.require_assignment()
+        self.src_path = self.coursedir.format_path(
+            self.coursedir.release_directory, ".", assignment_id
+        )
+        if not os.path.isdir(self.src_path):
+            source = self.coursedir.format_path(self.coursedir.source_directory, ".", assignment_id)
+            if os.path.isdir(source):
+                self.fail(
+                    f"Assignment found in '{source}' but not '{self.src_path}', "
+                    "run `nbgrader generate_assignment` first."
+                )
+            self.fail(f"Assignment not found at: {self.src_path}")
+
+    def init_dest(self) -> None:
+        self.course_id = self.require_course()
+
+    def copy_files(self) -> None:
+        course_id, assignment_id = self.course_id, self.coursedir.assignment_id
+        files = find_files(Path(self.src_path), FileRules.from_coursedir(self.coursedir), self.log)
+        total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
+        if assignment_id in released_assignments(self.client, course_id):
+            if not self.force:
+                self.fail(
+                    "Destination already exists, add --force to overwrite: "
+                    f"{course_id} {assignment_id}"
+                )
+            self.log.info("Overwriting files: %s %s", course_id, assignment_id)
+            delete_assignment(self, course_id, assignment_id, action="replace")
+        self.log.info("Source: %s", self.src_path)
+        self.log.info(
+            "Uploading %d files (%s) to %s", len(files), format_size(total), self.client.base_url
+        )
+        self.client.post(
+            "assignment",
+            course_id,
+            assignment_id,
+            data={"files": encode_files(files)},
+            what=f"release assignment {assignment_id!r} of course {course_id!r}",
+        )
+        self.log.info("Released as: %s %s", course_id, assignment_id)

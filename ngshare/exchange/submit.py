@@ -1,0 +1,118 @@
+"""``nbgrader submit``: upload ./<assignment> as a new submission.
+
+``POST /submission/{course}/{assignment}``; the server names the submission
+by its own timestamp, which is written to ``timestamp.txt`` in the local
+submission cache (and, on collect, in the instructor's copy). The request
+carries an ``Idempotency-Key``, one per submit, reused by its retries: a
+retry after a lost response gets the first attempt's timestamp back instead
+of creating a second submission.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
+from nbgrader.utils import find_all_notebooks
+
+from ngshare.exchange.assignments import release_listing
+from ngshare.exchange.client import format_size
+from ngshare.exchange.exchange import Exchange
+from ngshare.exchange.files import (
+    FileRules,
+    LocalFile,
+    check_total_size,
+    discard,
+    encode_files,
+    find_files,
+    staging_directory,
+)
+
+
+class ExchangeSubmit(Exchange, ABCExchangeSubmit):
+    def init_src(self) -> None:
+        root = self.local_root(self.coursedir.course_id, self.coursedir.assignment_id)
+        self.src_path = os.path.abspath(os.path.join(self.assignment_dir, root))
+        # As nbgrader does: "nbgrader submit path/to/ps1" submits ps1.
+        self.coursedir.assignment_id = os.path.split(self.src_path)[-1]
+        if not os.path.isdir(self.src_path):
+            self.fail(f"Assignment not found at: {self.src_path}")
+
+    def init_dest(self) -> None:
+        self.course_id = self.require_course()
+        self.check_access(self.course_id)
+        student_id = self.coursedir.student_id
+        if student_id not in ("*", "", self.username):
+            # ngshare knows who submits from the API token alone.
+            self.fail(
+                f"Cannot submit as {student_id!r}: ngshare records the submission for the "
+                f"owner of the API token ({self.username!r}). Leave out --student."
+            )
+
+    def check_filename_diff(self, released: list[str]) -> None:
+        """Warn (or, with ``strict``, fail) when notebooks are missing or extra."""
+        released_notebooks = sorted(p for p in released if p.endswith(".ipynb"))
+        submitted_notebooks = find_all_notebooks(self.src_path)
+        missing = [nb for nb in released_notebooks if nb not in submitted_notebooks]
+        extra = [nb for nb in submitted_notebooks if nb not in released_notebooks]
+        if not missing and not extra:
+            return
+        expected = "\n\t".join(
+            f"{nb}: {'MISSING' if nb in missing else 'FOUND'}" for nb in released_notebooks
+        )
+        submitted = "\n\t".join(
+            f"{nb}: {'EXTRA' if nb in extra else 'OK'}" for nb in submitted_notebooks
+        )
+        diff = f"Expected:\n\t{expected}\nSubmitted:\n\t{submitted}"
+        assignment_id = self.coursedir.assignment_id
+        if missing and self.strict:
+            self.fail(
+                f"Assignment {assignment_id} not submitted. "
+                f"There are missing notebooks for the submission:\n{diff}"
+            )
+        self.log.warning(
+            "Possible missing notebooks and/or extra notebooks submitted for assignment %s:\n%s",
+            assignment_id,
+            diff,
+        )
+
+    def copy_files(self) -> None:
+        course_id, assignment_id = self.course_id, self.coursedir.assignment_id
+        # Fails early, with the server's "Assignment not found", for a typo.
+        self.check_filename_diff(release_listing(self.client, course_id, assignment_id))
+        files = find_files(Path(self.src_path), FileRules.from_coursedir(self.coursedir), self.log)
+        total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
+        self.log.info("Source: %s", self.src_path)
+        self.log.info(
+            "Uploading %d files (%s) to %s", len(files), format_size(total), self.client.base_url
+        )
+        response = self.client.post(
+            "submission",
+            course_id,
+            assignment_id,
+            data={"files": encode_files(files)},
+            what=f"submit assignment {assignment_id!r} of course {course_id!r}",
+            retry=True,
+            idempotency_key=self.client.new_idempotency_key(),
+        )
+        self.timestamp = str(response["timestamp"])
+        self.cache_submission(files)
+        self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)
+
+    def cache_submission(self, files: list[LocalFile]) -> None:
+        """Keep a copy as nbgrader does: ``list --cached`` and the extensions read it."""
+        name = f"{self.username}+{self.coursedir.assignment_id}+{self.timestamp}"
+        cache_path = Path(self.cache, self.course_id, name)
+        staging = staging_directory(cache_path)
+        try:
+            for local in files:
+                target = staging.joinpath(*local.path.split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(local.source, target)
+            (staging / "timestamp.txt").write_text(self.timestamp, encoding="utf-8")
+            staging.rename(cache_path)
+        except BaseException:
+            discard(staging)
+            raise
