@@ -11,7 +11,9 @@ returns a :class:`~ngshare.service.permissions.Caller` or None):
   hub that is down or frozen costs an uncached request at most
   ``hub_timeout`` seconds and a 503, never a hang or a 500. Callers need the
   service's access scope (``access:services!service=ngshare``), also when
-  ngshare runs as an external service that the hub did not configure.
+  ngshare runs as an external service that the hub did not configure. With
+  course roles from hub groups on, the ``groups`` of that same answer update
+  the caller's enrollments (:mod:`ngshare.hub_groups`).
 - :class:`StaticTokenAuthenticator`, for running without JupyterHub: tokens
   configured like JupyterHub's ``api_tokens`` (token -> user name), compared in
   constant time.
@@ -24,7 +26,8 @@ import hashlib
 import hmac
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jupyterhub.services.auth import HubAuth, HubOAuth
 from tornado import web
@@ -38,6 +41,12 @@ if TYPE_CHECKING:
     from tornado.web import RequestHandler
 
 _AUTH_HEADER = re.compile(r"(?:token|bearer)\s+(.+)", re.IGNORECASE)
+
+
+class CallerGroups(Protocol):
+    """Updates a caller's enrollments from their hub groups (ngshare.hub_groups)."""
+
+    async def reconcile_caller(self, name: str, groups: Iterable[str]) -> None: ...
 
 
 def token_from_header(handler: RequestHandler) -> str | None:
@@ -130,6 +139,9 @@ class HubAuthenticator(Authenticator):
         """,
     ).tag(config=True)
 
+    #: Set by the application when course roles come from hub groups.
+    caller_groups: CallerGroups | None = None
+
     @default("service_name")
     def _default_service_name(self) -> str:
         return os.environ.get("JUPYTERHUB_SERVICE_NAME") or "ngshare"
@@ -181,6 +193,11 @@ class HubAuthenticator(Authenticator):
         is_admin = name in self.admin_users or (
             self.hub_admins_are_admins and bool(model.get("admin"))
         )
+        groups = model.get("groups")
+        if self.caller_groups is not None and isinstance(groups, list):
+            # The model is HubAuth's (cached) answer: this asks the hub nothing.
+            # A model without "groups" says nothing about them, so changes nothing.
+            await self.caller_groups.reconcile_caller(name, groups)
         return Caller(name=name, is_admin=is_admin)
 
 

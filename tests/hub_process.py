@@ -103,13 +103,15 @@ class HubProcess:
 
     ``services`` is the Python source that defines ``c.JupyterHub.services``
     (a docs snippet, filled in); ``ngshare_args`` and ``ngshare_env`` are added
-    to a managed ngshare's command and environment.
+    to a managed ngshare's command and environment; ``snippets`` names more
+    docs snippets to run after the ``roles`` one (e.g. ``groups``).
     """
 
     workdir: Path
     services: str
     ngshare_port: int
     ngshare_args: Sequence[str] = ()
+    snippets: Sequence[str] = ()
     ngshare_env: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     driver_token: str = field(default_factory=lambda: secrets.token_hex(24))
@@ -196,7 +198,8 @@ c.JupyterHub.load_roles.append(
     }}
 )
 """
-        return head + self.services + "\n" + docs_snippet("roles") + tail
+        documented = [docs_snippet(name) for name in ("roles", *self.snippets)]
+        return head + self.services + "\n" + "\n".join(documented) + tail
 
     def write_config(self) -> Path:
         path = self.workdir / "jupyterhub_config.py"
@@ -305,6 +308,19 @@ c.JupyterHub.load_roles.append(
         """A new user with a new token."""
         return self.new_token(self.add_user(unique_name(prefix), admin=admin))
 
+    def add_group(self, name: str, users: Sequence[str] = ()) -> str:
+        response = self.api("POST", f"groups/{name}", json={"users": list(users)})
+        assert response.status_code == 201, response.text
+        return name
+
+    def add_to_group(self, group: str, users: Sequence[str]) -> None:
+        response = self.api("POST", f"groups/{group}/users", json={"users": list(users)})
+        assert response.status_code == 200, response.text
+
+    def remove_from_group(self, group: str, users: Sequence[str]) -> None:
+        response = self.api("DELETE", f"groups/{group}/users", json={"users": list(users)})
+        assert response.status_code == 200, response.text
+
     def revoke(self, token: HubToken) -> None:
         response = self.api("DELETE", f"users/{token.user}/tokens/{token.id}")
         assert response.status_code == 204, response.text
@@ -341,11 +357,13 @@ def managed_hub(
     *,
     db_url: str | None = None,
     ngshare_args: Sequence[str] = (),
+    snippets: Sequence[str] = (),
 ) -> HubProcess:
     """A hub that runs ngshare itself, configured as docs/jupyterhub.md shows.
 
     ``db_url`` (e.g. PostgreSQL) goes in the service's environment as the
     docs recommend; without it ngshare uses SQLite in its data directory.
+    ``snippets`` adds more documented configuration (see HubProcess).
     """
     port = free_port()
     services = fill_in(
@@ -362,6 +380,7 @@ def managed_hub(
         ngshare_port=port,
         ngshare_args=ngshare_args,
         ngshare_env=env,
+        snippets=snippets,
     )
 
 

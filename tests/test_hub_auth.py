@@ -170,6 +170,23 @@ def test_other_users_are_not_admins(hub: HubProcess) -> None:
     assert_refused(user.post("course", unique_name("course")))
 
 
+def test_groups_mean_nothing_without_roles_from_groups(hub: HubProcess) -> None:
+    # Course roles from hub groups are opt-in; this hub's ngshare runs without.
+    teacher, student = hub.new_user("teacher"), hub.new_user("student")
+    course = unique_name("c9")
+    hub.add_group(f"formgrade-{course}", [teacher.user])
+    hub.add_group(f"nbgrader-{course}", [student.user])
+    files = {"data": {"files": "[]"}}
+    for token in (teacher, student):
+        assert hub.client(token.value).get("courses").json()["courses"] == []
+    assert_refused(hub.client(teacher.value).post("assignment", course, "ps1", **files), 404)
+    # Nor do the groups of a course an admin created give any role.
+    admin = hub.client(user_token(hub, NGSHARE_ADMIN).value)
+    assert admin.post("course", course).status_code == 200
+    assert_refused(hub.client(teacher.value).post("assignment", course, "ps1", **files))
+    assert_refused(hub.client(student.value).get("assignments", course))
+
+
 # -- the v1 course cycle -------------------------------------------------------
 
 

@@ -1,0 +1,279 @@
+"""docs/kubernetes.md agrees with the configuration the test suite runs.
+
+Every block of that page is marked ``<!-- k8s: NAME -->`` and checked here.
+Chart values are turned into JupyterHub configuration the way Zero to
+JupyterHub does it (``hub.services.<name>`` becomes a services entry named
+<name>, ``hub.loadRoles.<name>`` a role named <name>) and compared with the
+configuration in docs/jupyterhub.md, which tests/hub_process.py runs against a
+real JupyterHub: same service name, same scopes, same grants. ngshare's
+command lines are parsed by ngshare itself, and the manifests' names, ports,
+Secrets and labels are checked against each other. (PyYAML comes with
+JupyterHub, through jupyter-events.)
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from hub_process import docs_snippet
+from jupyter_core.paths import SYSTEM_CONFIG_PATH
+from server_process import PREFIX
+from traitlets.config import Config
+
+from ngshare.app import NgshareApp
+from ngshare.exchange import Exchange, ExchangeFetchAssignment, ExchangeSubmit
+from ngshare.exchange.settings import service_url
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
+SERVICE = "ngshare"
+# Where Zero to JupyterHub's hub listens for its API, and keeps the service tokens.
+HUB_API_URL = "http://hub:8081/hub/api"
+HUB_SECRET = "hub"
+HUB_VOLUME = "/srv/jupyterhub"
+
+
+def blocks() -> dict[str, tuple[str, str]]:
+    """{marker name: (language, text)} of every marked block of the page."""
+    text = PAGE.read_text(encoding="utf-8")
+    found = re.findall(r"<!-- k8s: (\S+) -->\s*```(\w+)\n(.*?)```", text, re.DOTALL)
+    return {name: (language, body) for name, language, body in found}
+
+
+def values(name: str) -> dict[str, Any]:
+    language, text = blocks()[name]
+    assert language == "yaml"
+    return yaml.safe_load(text)
+
+
+def manifests(name: str) -> dict[str, dict[str, Any]]:
+    """{kind: resource} of a block of Kubernetes manifests."""
+    language, text = blocks()[name]
+    assert language == "yaml"
+    return {doc["kind"]: doc for doc in yaml.safe_load_all(text)}
+
+
+def z2jh(*names: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The services and roles JupyterHub gets from these blocks of chart values."""
+    services: list[dict[str, Any]] = []
+    roles: list[dict[str, Any]] = []
+    for name in names:
+        hub = values(name).get("hub", {})
+        for key, service in hub.get("services", {}).items():
+            service = {"name": key, **service}
+            # The chart keeps (or generates) the token in its Secret.
+            service.pop("apiToken", None)
+            service["api_token"] = f"<{HUB_SECRET} Secret: hub.services.{key}.apiToken>"
+            services.append(service)
+        roles.extend({"name": key, **role} for key, role in hub.get("loadRoles", {}).items())
+    return services, roles
+
+
+def documented_hub_config(monkeypatch: pytest.MonkeyPatch, *snippets: str) -> Config:
+    """The docs/jupyterhub.md configuration, as tests/hub_process.py runs it."""
+    monkeypatch.setenv("NGSHARE_API_TOKEN", "secret")
+    c = Config()
+    for name in snippets:
+        exec(docs_snippet(name), {"c": c})  # noqa: S102 (the docs' own config)
+    return c
+
+
+def ngshare_options(command: list[str]) -> NgshareApp:
+    """ngshare's settings from a command line, parsed by ngshare (unknown options fail)."""
+    app = NgshareApp()
+    app.parse_command_line(command[command.index("ngshare") + 1 :])
+    return app
+
+
+def container(deployment: dict[str, Any]) -> dict[str, Any]:
+    [only] = deployment["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def environment(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        item["name"]: item.get("value", item.get("valueFrom"))
+        for item in container(deployment)["env"]
+    }
+
+
+# -- the page ------------------------------------------------------------------------
+
+
+def test_every_block_is_marked_and_parses() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    fences = re.findall(r"^```(\w+)$", text, re.MULTILINE)
+    assert len(fences) == len(blocks()), "a block without a <!-- k8s: NAME --> marker"
+    for name, (language, body) in blocks().items():
+        if language == "yaml":
+            assert list(yaml.safe_load_all(body)), name
+
+
+# -- what the hub is told ---------------------------------------------------------------
+
+
+def test_roles_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    documented = documented_hub_config(monkeypatch, "roles", "groups").JupyterHub.load_roles
+    _, roles = z2jh("roles", "groups-values")
+    assert roles == documented
+    assert any("access:services!service=" + SERVICE in r["scopes"] for r in roles)
+
+
+def test_the_service_entries_are_the_documented_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    managed = documented_hub_config(monkeypatch, "managed").JupyterHub.services
+    external = documented_hub_config(monkeypatch, "external").JupyterHub.services
+    [k8s_external], _ = z2jh("external-values")
+    [k8s_managed], _ = z2jh("managed-values")
+    for k8s, [documented] in ((k8s_external, external), (k8s_managed, managed)):
+        assert k8s["name"] == documented["name"] == SERVICE
+        assert k8s["oauth_no_confirm"] is documented["oauth_no_confirm"] is True
+        assert urlsplit(k8s["url"]).scheme == "http"
+    assert "api_token" in documented_hub_config(monkeypatch, "external").JupyterHub.services[0]
+    assert "command" in k8s_managed and "command" not in k8s_external
+
+
+# -- the ngshare Deployment -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", ["external-manifests", "postgresql-manifests"])
+def test_deployment_reaches_the_hub_as_the_registered_service(block: str) -> None:
+    [service], _ = z2jh("external-values")
+    deployment = manifests(block)["Deployment"]
+    pod = deployment["spec"]["template"]
+    env = environment(deployment)
+    assert env["JUPYTERHUB_API_URL"] == HUB_API_URL
+    token = env["JUPYTERHUB_API_TOKEN"]["secretKeyRef"]
+    assert token == {"name": HUB_SECRET, "key": f"hub.services.{service['name']}.apiToken"}
+    assert env["JUPYTERHUB_SERVICE_PREFIX"] == f"/services/{service['name']}/" == PREFIX
+    assert env["JUPYTERHUB_CLIENT_ID"] == f"service-{service['name']}"
+    # The hub's network policy lets only labelled pods reach its API.
+    assert pod["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true"
+    assert (
+        deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    )
+
+    options = ngshare_options(container(deployment)["command"])
+    assert (options.ip, options.admin_users) == ("0.0.0.0", {"root"})  # noqa: S104
+    [port] = container(deployment)["ports"]
+    assert port["containerPort"] == options.port
+    assert container(deployment)["readinessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": port["name"],
+    }
+    # The hub sends /services/ngshare/ to the Service named in its url.
+    url = urlsplit(service["url"])
+    svc = manifests("external-manifests")["Service"]
+    assert url.hostname == svc["metadata"]["name"]
+    [svc_port] = svc["spec"]["ports"]
+    assert (url.port, svc_port["targetPort"]) == (svc_port["port"], port["name"])
+    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+
+
+def test_sqlite_deployment_keeps_its_data_on_its_volume(monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = manifests("external-manifests")
+    deployment = resources["Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    options = ngshare_options(container(deployment)["command"])
+    assert options.blob_store == "filesystem"
+    [mount] = container(deployment)["volumeMounts"]
+    assert options.data_dir == mount["mountPath"]
+    [volume] = deployment["spec"]["template"]["spec"]["volumes"]
+    assert volume["name"] == mount["name"]
+    claim = resources["PersistentVolumeClaim"]["metadata"]["name"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim
+    # The documented managed service sets the same options (but the address).
+    documented = documented_hub_config(monkeypatch, "managed").JupyterHub.services[0]
+    assert ngshare_options(documented["command"]).admin_users == options.admin_users
+
+
+def test_postgresql_deployment_shares_nothing_but_the_database() -> None:
+    deployment = manifests("postgresql-manifests")["Deployment"]
+    assert deployment["spec"]["replicas"] > 1
+    options = ngshare_options(container(deployment)["command"])
+    assert options.blob_store == "database"
+    assert "volumeMounts" not in container(deployment)
+    env = environment(deployment)
+    command = shlex.split(blocks()["postgresql-secret"][1].replace("\\\n", " "))
+    assert command[:4] == ["kubectl", "create", "secret", "generic"]
+    literals = dict(a.split("=", 2)[1:] for a in command if a.startswith("--from-literal="))
+    for variable in ("NGSHARE_DB_URL", "NGSHARE_COOKIE_SECRET"):
+        reference = env[variable]["secretKeyRef"]
+        assert reference["name"] == command[4]
+        assert reference["key"] in literals
+    assert literals["db-url"].startswith("postgresql://")
+
+
+# -- ngshare managed by the hub ---------------------------------------------------------
+
+
+def test_managed_service_listens_where_the_proxy_connects() -> None:
+    [service], _ = z2jh("managed-values")
+    hub = values("managed-values")["hub"]
+    options = ngshare_options(service["command"])
+    url = urlsplit(service["url"])
+    assert url.hostname == "hub" and url.port == options.port
+    assert options.ip == "0.0.0.0"  # noqa: S104 (the Service's address is not the pod's)
+    assert options.data_dir.startswith(HUB_VOLUME + "/")
+    [extra_port] = hub["service"]["extraPorts"]
+    assert extra_port["port"] == extra_port["targetPort"] == options.port
+    [rule] = hub["networkPolicy"]["ingress"]
+    assert rule["ports"] == [{"port": options.port}]
+    components = {peer["podSelector"]["matchLabels"]["component"] for peer in rule["from"]}
+    assert components == {"proxy", "hub"}
+
+
+def test_commands_take_the_options_the_hub_tests_use() -> None:
+    # The options tests/test_hub_group_roles.py starts ngshare with.
+    extra = ["--roles-from-groups", "--HubGroups.group_sync_interval=60"]
+    commands = [
+        z2jh("managed-values")[0][0]["command"],
+        container(manifests("external-manifests")["Deployment"])["command"],
+        container(manifests("postgresql-manifests")["Deployment"])["command"],
+    ]
+    for command in commands:
+        options = ngshare_options([*command, *extra])
+        assert options.config.HubGroups.roles_from_groups is True
+
+
+# -- images and users' servers ---------------------------------------------------------
+
+
+def test_images_install_extras_that_exist() -> None:
+    provided = set(importlib.metadata.metadata("ngshare").get_all("Provides-Extra") or [])
+    wanted = {"server-image": {"postgresql"}, "singleuser-image": {"exchange"}, "hub-image": set()}
+    for name, extras in wanted.items():
+        language, text = blocks()[name]
+        assert language == "dockerfile"
+        [install] = re.findall(r"pip install --no-cache-dir \"?ngshare(?:\[([\w,]+)\])?\"?", text)
+        assert set(filter(None, install.split(","))) == extras <= provided
+
+
+def test_users_servers_find_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    singleuser = values("singleuser-values")["singleuser"]
+    nbgrader = singleuser["extraFiles"]["nbgrader-config"]
+    assert str(Path(nbgrader["mountPath"]).parent) in SYSTEM_CONFIG_PATH
+    c = Config()
+    exec(nbgrader["stringData"], {"get_config": lambda: c})  # noqa: S102 (the docs' config)
+    assert c.ExchangeFactory.exchange is Exchange
+    assert c.ExchangeFactory.fetch_assignment is ExchangeFetchAssignment
+    assert c.ExchangeFactory.submit is ExchangeSubmit
+
+    # Zero to JupyterHub sets PROXY_PUBLIC_SERVICE_HOST in every pod.
+    monkeypatch.delenv("NGSHARE_URL", raising=False)
+    monkeypatch.setenv("PROXY_PUBLIC_SERVICE_HOST", "10.100.0.10")
+    url = urlsplit(service_url(c.Exchange.get("ngshare_url", "")))
+    assert (url.hostname, url.path) == ("proxy-public", PREFIX)
+
+    # ...through the proxy pod's port, which the servers' network policy allows.
+    assert singleuser["extraLabels"] == {"hub.jupyter.org/network-access-proxy-http": "true"}
+    [rule] = singleuser["networkPolicy"]["egress"]
+    [peer] = rule["to"]
+    assert peer["podSelector"]["matchLabels"]["component"] == "proxy"
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
