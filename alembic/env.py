@@ -5,11 +5,13 @@ Run by hand from a source checkout (``alembic upgrade head`` next to
 ``alembic.ini``), it connects to ``$NGSHARE_DB_URL`` instead.
 """
 
+import contextlib
 import os
-
-from sqlalchemy import Engine
+from collections.abc import Iterator
 
 from alembic import context
+from sqlalchemy import Connection, Engine
+
 from ngshare.db import make_engine
 from ngshare.models import Base
 
@@ -38,9 +40,33 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+@contextlib.contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """Rebuild SQLite tables without firing their foreign keys' ON DELETE actions.
+
+    Batch mode rebuilds a table by copying it and dropping the old one, and
+    with foreign keys on, dropping a parent table (courses, assignments)
+    deletes its children in cascade. The pragma is ignored inside a
+    transaction, so it is set on the raw connection before alembic begins one;
+    ``foreign_key_check`` then proves that the rebuild kept every reference.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        # Never hand this connection back to the pool with foreign keys off:
+        # a new one is opened (and configured) in its place.
+        connection.invalidate()
+
+
 def run_migrations_online() -> None:
     engine = _engine()
-    with engine.connect() as connection:
+    with engine.connect() as connection, _sqlite_foreign_keys_off(connection):
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -50,6 +76,10 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if connection.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"The migration broke foreign keys: {broken[:10]}")
 
 
 if context.is_offline_mode():

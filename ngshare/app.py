@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import secrets
@@ -24,7 +25,7 @@ from urllib.parse import urlparse
 
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Enum, Integer, Set, Type, Unicode, default, validate
+from traitlets import Bool, Enum, Float, Integer, Set, Type, Unicode, default, validate
 from traitlets.config import Application, catch_config_error
 
 from ngshare import __version__
@@ -37,8 +38,9 @@ from ngshare.handlers import api, v1
 from ngshare.handlers.base import NotFoundHandler
 from ngshare.handlers.health import HealthHandler
 from ngshare.handlers.oauth import OAuthCallbackHandler
+from ngshare.hub_groups import HubGroups
 from ngshare.log import log_request
-from ngshare.maintenance import verify_storage
+from ngshare.purge import purge_periodically
 from ngshare.service.runner import ServiceRunner
 
 DEFAULT_PORT = 10101
@@ -46,86 +48,12 @@ DEFAULT_PORT = 10101
 
 @dataclass(frozen=True)
 class UploadLimits:
+    max_body_size: int
     max_file_size: int
     max_submission_size: int
+
+
 STANDALONE_ADMIN = "admin"
-
-
-class MaintenanceCommand(Application):
-    """Base of the operator subcommands: they read the server's own settings."""
-
-    aliases = {
-        "f": "NgshareApp.config_file",
-        "config": "NgshareApp.config_file",
-        "db-url": "NgshareApp.db_url",
-        "data-dir": "NgshareApp.data_dir",
-        "storage-path": "NgshareApp.storage_path",
-        "blob-store": "NgshareApp.blob_store",
-    }
-
-    @default("log_level")
-    def _default_log_level(self) -> int:
-        return logging.INFO
-
-    def server_settings(self) -> NgshareApp:
-        """The settings exactly as the server reads them: config file, then command line."""
-        settings = NgshareApp(config=self.config)
-        settings.load_config_file(settings.config_file)
-        settings.update_config(self.cli_config)
-        return settings
-
-
-class UpgradeDB(MaintenanceCommand):
-    """``ngshare upgrade-db``: migrate the database schema to this version."""
-
-    name = "ngshare-upgrade-db"
-    description = "Upgrade the ngshare database schema (back up the database first)."
-
-    def start(self) -> None:
-        database = Database(self.server_settings().db_url)
-        try:
-            before = database.current_revision()
-            database.upgrade()
-            self.log.info(
-                "Database %s is at revision %s (was %s)",
-                redact_url(database.url),
-                database.head_revision(),
-                before or "empty",
-            )
-        finally:
-            database.dispose()
-
-
-class VerifyStorage(MaintenanceCommand):
-    """``ngshare verify-storage``: is every listed file's content in the blob store?"""
-
-    name = "ngshare-verify-storage"
-    description = "Check that every file in the database has its content in the blob store."
-    rehash = Bool(False, help="Also re-read every blob and check its sha256.").tag(config=True)
-    flags = {"rehash": ({"VerifyStorage": {"rehash": True}}, "Re-hash every blob (slow).")}
-
-    def start(self) -> None:
-        settings = self.server_settings()
-        database = Database(settings.db_url)
-        try:
-            database.check_schema()
-            report = verify_storage(
-                database, settings.make_blob_store(database), rehash=self.rehash
-            )
-        finally:
-            database.dispose()
-        for sha256 in report.missing:
-            self.log.error("Missing blob %s", sha256)
-        for sha256 in report.corrupt:
-            self.log.error("Corrupt blob %s (content does not match its hash)", sha256)
-        self.log.info(
-            "Checked %d blobs: %d missing, %d corrupt",
-            report.checked,
-            len(report.missing),
-            len(report.corrupt),
-        )
-        if not report.ok:
-            self.exit(1)
 
 
 aliases = {
@@ -155,6 +83,10 @@ flags = {
         {"NgshareApp": {"upgrade_db": False}},
         "Do not upgrade the database schema at start (fail if it is out of date).",
     ),
+    "roles-from-groups": (
+        {"HubGroups": {"roles_from_groups": True}},
+        "Take course roles from JupyterHub groups (formgrade-<course>, nbgrader-<course>).",
+    ),
 }
 
 
@@ -167,8 +99,19 @@ class NgshareApp(Application):
     aliases = aliases
     flags = flags
     subcommands = {
-        "upgrade-db": (UpgradeDB, UpgradeDB.description),
-        "verify-storage": (VerifyStorage, VerifyStorage.description),
+        # By name: the commands import this module, which must not import them.
+        "upgrade-db": ("ngshare.commands.UpgradeDB", "Upgrade the database schema."),
+        "verify-storage": (
+            "ngshare.commands.VerifyStorage",
+            "Check that every file in the database has its content in the blob store.",
+        ),
+        "list-deleted": ("ngshare.retention.ListDeleted", "List deleted items still restorable."),
+        "restore": ("ngshare.retention.Restore", "Restore a deleted item: KIND ID."),
+        "purge-deleted": (
+            "ngshare.retention.PurgeDeleted",
+            "Remove deleted items past the retention period for good.",
+        ),
+        "gc-blobs": ("ngshare.blob_gc.GCBlobs", "Remove blob contents no file refers to."),
     }
 
     config_file = Unicode("ngshare_config.py", help="The config file to load.").tag(config=True)
@@ -226,6 +169,15 @@ class NgshareApp(Application):
     max_submission_size = Integer(
         4 * 1024**3,
         help="Largest total of one release, submission or feedback, in bytes (413 beyond).",
+    ).tag(config=True)
+
+    deleted_retention_days = Float(
+        30,
+        help="Days a deleted course, assignment or student stays restorable by an admin "
+        "before it is purged for good (fractions allowed).",
+    ).tag(config=True)
+    purge_interval_seconds = Float(
+        3600, help="How often the server purges deleted data past retention."
     ).tag(config=True)
 
     cookie_secret_file = Unicode(
@@ -393,7 +345,10 @@ class NgshareApp(Application):
             "authenticator": authenticator,
             "runner": runner,
             "base_url": prefix,
-            "limits": UploadLimits(self.max_file_size, self.max_submission_size),
+            "limits": UploadLimits(
+                self.max_body_size, self.max_file_size, self.max_submission_size
+            ),
+            "deleted_retention": datetime.timedelta(days=self.deleted_retention_days),
             "log_function": log_request,
             "default_handler_class": NotFoundHandler,
             "cookie_secret": self.cookie_secret(),
@@ -438,7 +393,7 @@ class NgshareApp(Application):
         print(f"Wrote default config to {path}")
 
     def _classes_for_config(self) -> list[type]:
-        return [NgshareApp, HubAuthenticator, StaticTokenAuthenticator]
+        return [NgshareApp, HubAuthenticator, HubGroups, StaticTokenAuthenticator]
 
     def generate_config_file(self, classes: Any = None) -> str:
         return super().generate_config_file(classes or self._classes_for_config())
@@ -448,6 +403,20 @@ class NgshareApp(Application):
             return DatabaseBlobStore(database.engine)
         return FilesystemBlobStore(self.storage_path)
 
+    def make_hub_groups(
+        self, runner: ServiceRunner, authenticator: Authenticator
+    ) -> HubGroups | None:
+        """Course roles from hub groups, if configured (and under JupyterHub)."""
+        if not isinstance(authenticator, HubAuthenticator):
+            if self.config.get("HubGroups", {}).get("roles_from_groups"):
+                self.log.warning("roles_from_groups needs JupyterHub: groups are ignored")
+            return None
+        groups = HubGroups(runner=runner, hub_auth=authenticator.hub_auth, parent=self)
+        if not groups.roles_from_groups:
+            return None
+        authenticator.caller_groups = groups
+        return groups
+
     async def serve(self) -> None:
         database = self.open_database()
         runner = ServiceRunner(database, self.make_blob_store(database), self.workers)
@@ -455,7 +424,17 @@ class NgshareApp(Application):
         app = self.make_app(runner, authenticator)
         server = HTTPServer(app, xheaders=True, max_body_size=self.max_body_size)
         server.listen(self.port, self.ip)
-        self._announce(authenticator)
+        hub_groups = self.make_hub_groups(runner, authenticator)
+        if hub_groups is not None:
+            hub_groups.start()
+        self._announce(authenticator, hub_groups)
+        purger = asyncio.create_task(
+            purge_periodically(
+                runner,
+                datetime.timedelta(days=self.deleted_retention_days),
+                self.purge_interval_seconds,
+            )
+        )
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -469,9 +448,14 @@ class NgshareApp(Application):
             await asyncio.wait_for(server.close_all_connections(), timeout=30)
         except asyncio.TimeoutError:
             self.log.warning("Requests still running after 30 s; stopping anyway")
+        if hub_groups is not None:
+            await hub_groups.stop()
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
         runner.shutdown()
 
-    def _announce(self, authenticator: Authenticator) -> None:
+    def _announce(self, authenticator: Authenticator, hub_groups: HubGroups | None) -> None:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip or "0.0.0.0"  # noqa: S104
         url = f"http://{host}:{self.port}{self.base_url}"
         self.log.info("ngshare %s listening on %s", __version__, url)
@@ -480,6 +464,12 @@ class NgshareApp(Application):
             self.log.info("Blob store: in the database")
         else:
             self.log.info("Blob store: %s", self.storage_path)
+        if hub_groups is not None:
+            self.log.info(
+                "Course roles from hub groups %s<course> (instructors), %s<course> (students)",
+                hub_groups.instructor_group_prefix,
+                hub_groups.student_group_prefix,
+            )
         if isinstance(authenticator, HubAuthenticator):
             self.log.info("Authenticating with JupyterHub at %s", authenticator.hub_auth.api_url)
         elif getattr(self, "_admin_token_file", None):

@@ -38,7 +38,8 @@ def referenced_blobs(database: Database) -> Iterator[tuple[str, int]]:
         .order_by(Blob.sha256)
     )
     with read_connection(database.engine) as connection:
-        yield from connection.execute(query).tuples()
+        for row in connection.execute(query):
+            yield row.sha256, row.size
 
 
 def verify_storage(database: Database, store: BlobStore, *, rehash: bool = False) -> VerifyReport:

@@ -8,6 +8,9 @@ immutable list of (path, blob) entries, and an assignment's release, a
 submission and a feedback each point at one. Blob contents live in the blob
 store, named by sha256; the :class:`Blob` row records size and md5 so listings
 never have to read content.
+
+Courses, assignments and enrollments are soft-deleted (:mod:`ngshare.soft_delete`):
+every ORM query sees live rows only unless it asks for deleted ones too.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import enum
 from collections.abc import Sequence
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -29,10 +33,12 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from ngshare.names import MAX_NAME_LENGTH, MAX_PATH_LENGTH
+from ngshare.soft_delete import SoftDeletable
 from ngshare.timestamps import utcnow
 
 # Stable constraint names, so migrations can refer to constraints by name on
@@ -50,11 +56,35 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def unique_among_live(table: str, *columns: str) -> Index:
+    """A unique index over live rows only: deleted rows never block a name."""
+    live = text("deleted_at IS NULL")
+    return Index(
+        f"uq_{table}_{'_'.join(columns)}",
+        *columns,
+        unique=True,
+        sqlite_where=live,
+        postgresql_where=live,
+    )
+
+
 class Role(str, enum.Enum):
     """A user's role in one course (never both at once)."""
 
     instructor = "instructor"
     student = "student"
+
+
+class EnrollmentSource(str, enum.Enum):
+    """Who made an enrollment, and so who may change it.
+
+    ``roster``: an admin or instructor, through the roster API. ``hub-group``:
+    the hub-group sync (:mod:`ngshare.service.hub_groups`), which only ever
+    changes or removes enrollments it made itself.
+    """
+
+    roster = "roster"
+    hub_group = "hub-group"
 
 
 class User(Base):
@@ -80,11 +110,12 @@ class User(Base):
         return user
 
 
-class Course(Base):
+class Course(SoftDeletable, Base):
     __tablename__ = "courses"
+    __table_args__ = (unique_among_live("courses", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
 
     enrollments: Mapped[list[Enrollment]] = relationship(
@@ -132,13 +163,14 @@ class Course(Base):
         return db.scalars(query).all()
 
 
-class Enrollment(Base):
-    """A user's membership of a course, with the roster details v1 keeps."""
+class Enrollment(SoftDeletable, Base):
+    """A user's membership of a course, with the roster details v1 keeps and its source."""
 
     __tablename__ = "enrollments"
     __table_args__ = (
-        UniqueConstraint("course_id", "user_id"),
+        unique_among_live("enrollments", "course_id", "user_id"),
         CheckConstraint("role IN ('instructor', 'student')", name="role"),
+        CheckConstraint("source IN ('roster', 'hub-group')", name="source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -148,6 +180,11 @@ class Enrollment(Base):
     first_name: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
     last_name: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
     email: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
+    source: Mapped[str] = mapped_column(
+        String(16),
+        default=EnrollmentSource.roster.value,
+        server_default=EnrollmentSource.roster.value,
+    )
 
     course: Mapped[Course] = relationship(back_populates="enrollments")
     user: Mapped[User] = relationship()
@@ -211,6 +248,11 @@ class BlobContent(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     chunk_count: Mapped[int] = mapped_column(Integer)
+    # When it was last stored or found already stored by an upload: the
+    # garbage collector only removes content unused for its grace period.
+    last_used: Mapped[datetime.datetime] = mapped_column(
+        DateTime, default=utcnow, server_default=func.current_timestamp()
+    )
 
 
 class BlobChunk(Base):
@@ -258,11 +300,11 @@ class FileEntry(Base):
     blob: Mapped[Blob] = relationship(lazy="joined")
 
 
-class Assignment(Base):
+class Assignment(SoftDeletable, Base):
     """A released assignment of a course, with the files students fetch."""
 
     __tablename__ = "assignments"
-    __table_args__ = (UniqueConstraint("course_id", "name"),)
+    __table_args__ = (unique_among_live("assignments", "course_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
@@ -276,20 +318,6 @@ class Assignment(Base):
     @classmethod
     def find(cls, db: Session, course: Course, name: str) -> Assignment | None:
         return db.scalar(select(cls).where(cls.course_id == course.id, cls.name == name))
-
-    def fileset_ids_with_dependents(self, db: Session) -> list[int]:
-        """File sets of this release and of every submission and feedback on it."""
-        submission_sets = select(Submission.fileset_id).where(Submission.assignment_id == self.id)
-        feedback_sets = (
-            select(Feedback.fileset_id)
-            .join(Submission, Submission.id == Feedback.submission_id)
-            .where(Submission.assignment_id == self.id)
-        )
-        return [
-            self.fileset_id,
-            *db.scalars(submission_sets),
-            *db.scalars(feedback_sets),
-        ]
 
 
 class Submission(Base):
@@ -378,3 +406,25 @@ class Feedback(Base):
 
     submission: Mapped[Submission] = relationship(back_populates="feedback")
     files: Mapped[FileSet] = relationship()
+
+
+class Event(Base):
+    """One state change, recorded in the same transaction as the change (the audit log).
+
+    Names rather than foreign keys: the record of a change outlives what it
+    changed, purges included.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_course_id", "course", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
+    # Like "course.create", "assignment.delete", "submission.create", "restore".
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    course: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
+    assignment: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
+    # The user the change is about (the student enrolled, who submitted, ...).
+    user: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON)

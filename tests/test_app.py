@@ -198,3 +198,25 @@ def test_wheel_ships_the_migrations_and_migrates_without_the_source(tmp_path: Pa
         timeout=120,
     )
     assert database.stat().st_size > 0
+
+
+def test_every_subcommand_explains_itself(tmp_path: Path) -> None:
+    commands = (
+        "upgrade-db",
+        "verify-storage",
+        "list-deleted",
+        "restore",
+        "purge-deleted",
+        "gc-blobs",
+    )
+    for command in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "ngshare", command, "--help"],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, (command, result.stderr)
+        assert "--db-url" in result.stdout, command

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from server_process import ServerProcess, clean_env, free_port
-from test_v1_support import ok, release, submit, tree
+from v1_support import ok, release, submit, tree
 
 from ngshare.cli.errors import ExitCode
 

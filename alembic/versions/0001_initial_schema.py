@@ -8,7 +8,6 @@ Create Date: 2026-11-21 20:48:14.510700
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
 
 revision: str = "0001_initial"

@@ -20,6 +20,10 @@ import abc
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -79,6 +83,24 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     def delete(self, sha256: str) -> None: ...
+
+    # -- garbage collection (:mod:`ngshare.blob_gc`) ------------------------------------
+
+    @abc.abstractmethod
+    def stored(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob with when it was last written or claimed (epoch seconds).
+
+        A writer that finds its content already stored claims it (updates this
+        time) instead of writing it again, or stores its own copy if the
+        content disappears while it claims it.
+        """
+
+    @abc.abstractmethod
+    def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
+        """Remove the blob unless claimed at or after ``cutoff``; True if removed.
+
+        Runs inside the collector's transaction ``db``, under its lock.
+        """
 
     def put(self, data: bytes) -> BlobInfo:
         writer = self.writer()

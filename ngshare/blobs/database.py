@@ -14,16 +14,23 @@ same content at once both succeed; the second insert finds the first.
 
 from __future__ import annotations
 
+import datetime
 import tempfile
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from ngshare.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
 from ngshare.db import read_connection
 from ngshare.models import BlobChunk, BlobContent
+from ngshare.timestamps import utcnow
+
+# A claim fails only if the collector deletes the content between our insert
+# and our update; then we insert again. Twice more is plenty.
+CLAIM_ATTEMPTS = 3
 
 # Spool uploads in memory up to this size, then on disk.
 SPOOL_IN_MEMORY = 8 * 1024 * 1024
@@ -66,14 +73,32 @@ class DatabaseBlobStore(BlobStore):
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
         chunk_count = -(-info.size // CHUNK_SIZE)  # ceiling division
         with self.engine.begin() as connection:
-            claimed = connection.execute(
-                insert(BlobContent)
-                .values(sha256=info.sha256, size=info.size, chunk_count=chunk_count)
-                .on_conflict_do_nothing(index_elements=["sha256"])
-                .returning(BlobContent.sha256)
-            ).first()
-            if claimed is None:
-                return  # the same content is already stored (or being committed)
+            for _attempt in range(CLAIM_ATTEMPTS):
+                inserted = connection.execute(
+                    insert(BlobContent)
+                    .values(
+                        sha256=info.sha256,
+                        size=info.size,
+                        chunk_count=chunk_count,
+                        last_used=utcnow(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["sha256"])
+                    .returning(BlobContent.sha256)
+                ).first()
+                if inserted is not None:
+                    break
+                # The same content is already stored: claim it, so the garbage
+                # collector's conditional delete leaves it alone. If the
+                # collector deleted it in between, nothing matches: insert again.
+                claimed = connection.execute(
+                    update(BlobContent)
+                    .where(BlobContent.sha256 == info.sha256)
+                    .values(last_used=utcnow())
+                )
+                if claimed.rowcount:
+                    return
+            else:
+                raise RuntimeError(f"Could not store or claim blob {info.sha256}")
             spool.seek(0)
             for seq in range(chunk_count):
                 connection.execute(
@@ -113,3 +138,21 @@ class DatabaseBlobStore(BlobStore):
         with self.engine.begin() as connection:
             # Chunks go with their content row (ON DELETE CASCADE).
             connection.execute(delete(BlobContent).where(BlobContent.sha256 == sha256))
+
+    def stored(self) -> Iterator[tuple[str, float]]:
+        with read_connection(self.engine) as connection:
+            rows = connection.execute(select(BlobContent.sha256, BlobContent.last_used)).all()
+        for sha256, last_used in rows:
+            yield sha256, last_used.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+    def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
+        # Conditional: a writer's claim (an UPDATE of last_used) either commits
+        # first, and then this matches nothing, or waits for this to commit
+        # and then finds no row and stores the content again.
+        when = datetime.datetime.fromtimestamp(cutoff, datetime.timezone.utc).replace(tzinfo=None)
+        deleted = db.execute(
+            delete(BlobContent)
+            .where(BlobContent.sha256 == sha256, BlobContent.last_used < when)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(deleted.rowcount)  # type: ignore[attr-defined]

@@ -11,10 +11,15 @@ import contextlib
 import os
 import re
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ngshare.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -37,8 +42,9 @@ class _FilesystemWriter(BlobWriter):
         os.fsync(self._file.fileno())
         self._file.close()
         final = self._store.path_for(info.sha256)
-        if final.exists():
-            # Same content already stored: nothing to do.
+        if _claim(final):
+            # Same content already stored, and now marked as just used, so the
+            # garbage collector keeps it: nothing to write.
             self._tmp_path.unlink()
         else:
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -55,6 +61,20 @@ class _FilesystemWriter(BlobWriter):
         self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self._tmp_path.unlink()
+
+
+def _claim(path: Path) -> bool:
+    """Mark stored content as used now; False if it is not (or no longer) there.
+
+    The collector renames a candidate aside before its last check, so a claim
+    either lands on the file before that (and the collector sees the new
+    mtime) or fails here (and the writer stores its own copy).
+    """
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -96,3 +116,24 @@ class FilesystemBlobStore(BlobStore):
     def delete(self, sha256: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path_for(sha256).unlink()
+
+    def stored(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.glob("??/??/*"):
+            if _SHA256.match(path.name):
+                with contextlib.suppress(FileNotFoundError):
+                    yield path.name, path.stat().st_mtime
+
+    def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
+        final = self.path_for(sha256)
+        aside = self.tmp_dir / f"gc-{sha256}-{uuid.uuid4().hex}"
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= cutoff:
+            # Claimed by a writer just before it was moved: put it back. A
+            # writer that meanwhile stored its own copy wrote the same bytes.
+            os.replace(aside, final)
+            return False
+        aside.unlink()
+        return True

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ngshare import __version__
-from ngshare.cli import assignments, courses, feedback, roster, submissions
+from ngshare.cli import assignments, courses, events, feedback, roster, submissions
 from ngshare.cli.context import Context
 from ngshare.cli.errors import CliError, ExitCode
 from ngshare.cli.output import PROGRAM, Output
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     assignments.register(commands, common)
     submissions.register(commands, common)
     feedback.register(commands, common)
+    events.register(commands, common)
     return parser
 
 

@@ -6,15 +6,18 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from ngshare.models import Assignment, Course, FileSet
-from ngshare.names import is_valid_name
+from ngshare.models import Assignment, Course
+from ngshare.names import can_be_stored, is_valid_name
+from ngshare.service.audit import record
+from ngshare.service.deleted import mark_deleted
 from ngshare.service.errors import BadRequest, Conflict, NotFound
 from ngshare.service.files import FileView, StoredFile, create_fileset, list_fileset
 from ngshare.service.permissions import Caller, find_course, require_instructor, require_member
+from ngshare.timestamps import utcnow
 
 
 def find_assignment(db: Session, course: Course, name: str) -> Assignment:
-    assignment = Assignment.find(db, course, name)
+    assignment = Assignment.find(db, course, name) if can_be_stored(name) else None
     if assignment is None:
         raise NotFound("Assignment not found")
     return assignment
@@ -50,14 +53,18 @@ def release(
     fileset = create_fileset(db, files)
     db.add(Assignment(course=course, name=name, files=fileset))
     db.flush()
+    record(db, caller, "assignment.release", course=course.name, assignment=name, files=len(files))
 
 
 def delete_assignment(db: Session, caller: Caller, course_name: str, name: str) -> None:
-    """Delete an assignment with its submissions and feedback (the v1 semantics)."""
+    """Delete an assignment with its submissions and feedback (the v1 semantics).
+
+    To clients it is gone at once and its name is free; the rows are only
+    hidden, so an admin can restore them until the retention period ends.
+    """
     course = find_course(db, course_name)
     require_instructor(db, course, caller)
     assignment = find_assignment(db, course, name)
-    filesets = assignment.fileset_ids_with_dependents(db)
-    db.delete(assignment)
+    mark_deleted(assignment, caller, utcnow())
     db.flush()
-    FileSet.delete_ids(db, filesets)
+    record(db, caller, "assignment.delete", course=course.name, assignment=name)

@@ -1,17 +1,58 @@
-"""File sets: turning stored blobs into a tree, and a tree into a listing."""
+"""File sets: turning stored blobs into a tree, and a tree into a listing.
+
+Referencing content races with blob garbage collection (:mod:`ngshare.blob_gc`):
+every transaction that makes content referenced calls :func:`hold_content`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ngshare.blobs import BlobInfo
+from ngshare.blobs import BlobInfo, BlobStore
 from ngshare.models import Blob, FileEntry, FileSet
-from ngshare.service.errors import BadRequest
+from ngshare.names import file_below_file
+from ngshare.service.errors import BadRequest, Conflict
+
+# The key of the PostgreSQL advisory lock between referencing content and
+# collecting it ("ngbl").
+CONTENT_LOCK_KEY = 0x6E67626C
+# Where the runner puts the blob store in a session's info.
+BLOB_STORE = "ngshare_blob_store"
+
+
+def lock_references(db: Session, *, exclusive: bool = False) -> None:
+    """Order this transaction against the blob collector.
+
+    Shared for transactions that reference content, exclusive for the
+    collector. On SQLite every write transaction already holds the one write
+    lock (BEGIN IMMEDIATE), which orders them just the same.
+    """
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    db.execute(text(f"SELECT {function}(:key)"), {"key": CONTENT_LOCK_KEY})
+
+
+def hold_content(db: Session, hashes: Sequence[str]) -> None:
+    """Before referencing content: make sure the collector has not removed it.
+
+    Under the shared lock, the collector either has finished (and the check
+    below sees what it removed) or waits for this transaction to commit (and
+    then sees the new references).
+    """
+    lock_references(db)
+    store: BlobStore | None = db.info.get(BLOB_STORE)
+    if store is None:
+        return
+    for sha256 in dict.fromkeys(hashes):
+        if not store.exists(sha256):
+            raise Conflict(f"Content {sha256} was removed meanwhile; upload it again")
 
 
 @dataclass(frozen=True)
@@ -47,6 +88,10 @@ def create_fileset(db: Session, files: Sequence[StoredFile]) -> FileSet:
     paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
         raise BadRequest("Duplicate path")
+    clash = file_below_file(paths)
+    if clash is not None:
+        raise BadRequest(f"Illegal path: {clash[1]} is inside the file {clash[0]}")
+    hold_content(db, [f.blob.sha256 for f in files])
     register_blobs(db, [f.blob for f in files])
     fileset = FileSet(entries=[FileEntry(path=f.path, blob_sha256=f.blob.sha256) for f in files])
     db.add(fileset)

@@ -10,7 +10,9 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from ngshare.models import Assignment, Course, Feedback, FileSet, Submission, User
+from ngshare.names import can_be_stored
 from ngshare.service.assignments import find_assignment
+from ngshare.service.audit import record
 from ngshare.service.errors import NotFound
 from ngshare.service.files import FileView, StoredFile, create_fileset, list_fileset
 from ngshare.service.permissions import (
@@ -20,7 +22,7 @@ from ngshare.service.permissions import (
     require_instructor_or_self,
     require_member,
 )
-from ngshare.timestamps import utcnow
+from ngshare.timestamps import format_iso, utcnow
 
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
@@ -39,7 +41,7 @@ class SubmissionFiles:
 
 def _find_student(db: Session, course: Course, assignment: Assignment, name: str) -> User:
     """A course member, or a former one who has submitted this assignment."""
-    user = User.find(db, name)
+    user = User.find(db, name) if can_be_stored(name) else None
     if user is not None:
         if course.enrollment_of(db, name) is not None:
             return user
@@ -106,6 +108,16 @@ def submit(
         )
     )
     db.flush()
+    record(
+        db,
+        caller,
+        "submission.create",
+        course=course_name,
+        assignment=assignment_name,
+        user=student.name,
+        timestamp=format_iso(timestamp),
+        files=len(files),
+    )
     return timestamp
 
 
@@ -188,6 +200,16 @@ def upload_feedback(
         db.flush()
         FileSet.delete_ids(db, [replaced])
     db.flush()
+    record(
+        db,
+        caller,
+        "feedback.upload",
+        course=course_name,
+        assignment=assignment_name,
+        user=student_name,
+        timestamp=format_iso(submission.timestamp),
+        files=len(files),
+    )
 
 
 def get_feedback(

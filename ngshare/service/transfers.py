@@ -37,7 +37,13 @@ from ngshare.models import (
 )
 from ngshare.service import assignments, submissions
 from ngshare.service.errors import BadRequest, TooLarge
-from ngshare.service.files import FileView, StoredFile, list_fileset, register_blobs
+from ngshare.service.files import (
+    FileView,
+    StoredFile,
+    hold_content,
+    list_fileset,
+    register_blobs,
+)
 from ngshare.service.permissions import Caller, find_course, require_instructor
 
 MAX_HASHES_PER_QUERY = 10_000
@@ -108,6 +114,7 @@ def may_read_blob(db: Session, caller: Caller, sha256: str) -> bool:
 
 def record_upload(db: Session, caller: Caller, blob: BlobInfo) -> None:
     """The caller sent these bytes: register the blob and their possession of it."""
+    hold_content(db, [blob.sha256])
     register_blobs(db, [blob])
     user = User.find_or_create(db, caller.name)
     if db.get(BlobPossession, (user.id, blob.sha256)) is None:

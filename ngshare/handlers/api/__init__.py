@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ngshare.handlers.api import blobs, courses, openapi
+from ngshare.handlers.api import admin, blobs, courses, events, openapi
 
 API_PATH = "api/v2/"
 
 
 def routes(prefix: str) -> list[tuple[str, Any]]:
-    table = [*blobs.routes, *courses.routes, *openapi.routes]
+    table = [*blobs.routes, *courses.routes, *admin.routes, *events.routes, *openapi.routes]
     return [(prefix + API_PATH + pattern, handler) for pattern, handler in table]

@@ -94,6 +94,59 @@ SCHEMAS: dict[str, Any] = {
         "required": ["files"],
         "properties": {"files": {"type": "array", "items": _ref("File")}},
     },
+    "DeletedItem": {
+        "type": "object",
+        "required": [
+            "kind",
+            "id",
+            "course",
+            "name",
+            "deleted_at",
+            "deleted_by",
+            "purge_after",
+        ],
+        "properties": {
+            "kind": {"type": "string", "enum": ["course", "assignment", "enrollment"]},
+            "id": {"type": "integer"},
+            "course": {"type": "string"},
+            "name": {
+                "type": "string",
+                "description": "The course, assignment or enrolled user's name",
+            },
+            "role": {"type": "string", "description": "Enrollments only"},
+            "deleted_at": {"type": "string"},
+            "deleted_by": {"type": "string", "nullable": True},
+            "purge_after": {
+                "type": "string",
+                "description": "When it is removed for good unless restored",
+            },
+        },
+    },
+    "Event": {
+        "type": "object",
+        "required": ["id", "at", "actor", "action", "course", "assignment", "user", "detail"],
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string"},
+            "actor": {"type": "string", "description": "Who made the change"},
+            "action": {
+                "type": "string",
+                "example": "assignment.release",
+                "description": "course.create, course.delete, assignment.release, "
+                "assignment.delete, submission.create, feedback.upload, student.add, "
+                "student.update, student.remove, instructor.add, instructor.update, "
+                "instructor.remove, restore, purge",
+            },
+            "course": {"type": "string", "nullable": True},
+            "assignment": {"type": "string", "nullable": True},
+            "user": {
+                "type": "string",
+                "nullable": True,
+                "description": "The user the change is about",
+            },
+            "detail": {"type": "object"},
+        },
+    },
     "SubmissionRecord": {
         "type": "object",
         "required": ["student", "timestamp"],
@@ -106,6 +159,29 @@ SCHEMAS: dict[str, Any] = {
 }
 
 _FILES = {"type": "array", "items": _ref("File")}
+
+
+def _query_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+_EVENT_FILTERS = [
+    _query_param("action", "Only this action, e.g. submission.create"),
+    _query_param("since", "Only events at or after this ISO 8601 UTC time"),
+    _query_param("user", "Only events about this user"),
+    _query_param("limit", "Page size (default 100, at most 1000)", pattern="^[0-9]+$"),
+    _query_param("before", "The next_before of the previous page", pattern="^[0-9]+$"),
+]
+_EVENT_PAGE = _success_with(
+    events={"type": "array", "items": _ref("Event")},
+    next_before={"type": "integer", "nullable": True, "description": "null on the last page"},
+)
 _SUBMISSIONS = {"type": "array", "items": _ref("SubmissionRecord")}
 _NAMES = {"type": "array", "items": {"type": "string"}}
 
@@ -144,6 +220,8 @@ def build_document(base_url: str) -> dict[str, Any]:
             },
             "delete": {
                 "summary": "Delete an assignment with its submissions and feedback",
+                "description": "Gone for clients at once (the name is free again); "
+                "an admin can restore it until the retention period ends.",
                 "responses": {**_ok(_success_with()), **_errors(404)},
             },
         },
@@ -213,6 +291,45 @@ def build_document(base_url: str) -> dict[str, Any]:
                     **_ok(_success_with(), "201", "Stored"),
                     **_errors(400, 404, 413),
                 },
+            },
+        },
+        f"{api}/courses/{{course}}/events": {
+            "parameters": [_COURSE],
+            "get": {
+                "summary": "The course's audit log, newest first (instructors and admins)",
+                "parameters": _EVENT_FILTERS,
+                "responses": {**_ok(_EVENT_PAGE), **_errors(400, 404)},
+            },
+        },
+        f"{api}/events": {
+            "get": {
+                "summary": "The whole audit log, newest first (admins)",
+                "parameters": [
+                    *_EVENT_FILTERS,
+                    _query_param("course", "Only this course's events (deleted courses too)"),
+                ],
+                "responses": {**_ok(_EVENT_PAGE), **_errors(400)},
+            }
+        },
+        f"{api}/admin/deleted": {
+            "get": {
+                "summary": "Deleted courses, assignments and enrollments (admins), newest first",
+                "description": "Items of a deleted course are restored with it and not "
+                "listed on their own.",
+                "responses": {
+                    **_ok(_success_with(deleted={"type": "array", "items": _ref("DeletedItem")})),
+                    **_errors(),
+                },
+            }
+        },
+        f"{api}/admin/deleted/{{kind}}/{{id}}/restore": {
+            "parameters": [
+                _path_param("kind", "course, assignment or enrollment"),
+                _path_param("id", "The deleted item's id", pattern="^[0-9]+$"),
+            ],
+            "post": {
+                "summary": "Restore a deleted item (admins)",
+                "responses": {**_ok(_success_with()), **_errors(400, 404, 409)},
             },
         },
         f"{api}/blobs/missing": {
