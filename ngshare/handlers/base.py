@@ -149,7 +149,12 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exception = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exception, APIError):
+        if isinstance(exception, ServiceError):
+            # Raised outside self.call() (e.g. from blob work in a worker
+            # thread): still the operation's own status, never a 500.
+            self.set_status(exception.status)
+            message = exception.message
+        elif isinstance(exception, APIError):
             message = exception.message
         elif isinstance(exception, web.HTTPError) and exception.log_message and status_code < 500:
             message = exception.log_message
@@ -165,6 +170,8 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, web.HTTPError) and value.status_code < 500:
             return  # refusals are logged by the request log, without noise
+        if isinstance(value, ServiceError):
+            return  # expected outcomes (an unavailable database is logged where it is seen)
         super().log_exception(typ, value, tb)
 
 

@@ -9,6 +9,7 @@ large file I/O or hashing ever blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from ngshare.blobs import BlobInfo, BlobStore
 from ngshare.db import Database
 from ngshare.service.errors import Conflict, Unavailable
+from ngshare.service.files import BLOB_STORE
 
 log = logging.getLogger("ngshare")
 
@@ -32,6 +34,28 @@ T = TypeVar("T")
 RACE_RETRIES = 1
 
 
+UNAVAILABLE = "The database is unavailable; try again shortly"
+
+
+@contextlib.contextmanager
+def database_outage_as_unavailable(what: str) -> Iterator[None]:
+    """A lost or refused database connection is a 503 to the client, never a 500.
+
+    Covers every piece of work on a worker thread, not only the domain
+    operations: the database blob store talks to the database too.
+    """
+    try:
+        yield
+    except (OperationalError, PoolTimeout) as e:
+        log.error("Database unavailable in %s: %s", what, e)
+        raise Unavailable(UNAVAILABLE) from e
+    except DBAPIError as e:
+        if e.connection_invalidated:
+            log.error("Database connection lost in %s: %s", what, e)
+            raise Unavailable(UNAVAILABLE) from e
+        raise
+
+
 class ServiceRunner:
     def __init__(self, database: Database, blobs: BlobStore, workers: int = 8) -> None:
         self.database = database
@@ -39,8 +63,12 @@ class ServiceRunner:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ngshare")
 
     async def in_thread(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        def run() -> T:
+            with database_outage_as_unavailable(getattr(function, "__name__", "a task")):
+                return function(*args, **kwargs)
+
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: function(*args, **kwargs))
+        return await loop.run_in_executor(self.executor, run)
 
     async def call(
         self,
@@ -56,7 +84,11 @@ class ServiceRunner:
     ) -> T:
         for attempt in range(RACE_RETRIES + 1):
             try:
-                with self.database.transaction(readonly=readonly) as session:
+                with (
+                    database_outage_as_unavailable(operation.__name__),
+                    self.database.transaction(readonly=readonly) as session,
+                ):
+                    session.info[BLOB_STORE] = self.blobs
                     return operation(session, *args)
             except IntegrityError as e:
                 if attempt < RACE_RETRIES:
@@ -64,13 +96,6 @@ class ServiceRunner:
                     continue
                 log.warning("Integrity error in %s: %s", operation.__name__, e.orig)
                 raise Conflict("Conflicting concurrent change; try again") from e
-            except (OperationalError, PoolTimeout) as e:
-                log.error("Database unavailable in %s: %s", operation.__name__, e)
-                raise Unavailable("The database is unavailable; try again shortly") from e
-            except DBAPIError as e:
-                if e.connection_invalidated:
-                    raise Unavailable("The database is unavailable; try again shortly") from e
-                raise
         raise AssertionError("unreachable")
 
     # -- blobs ------------------------------------------------------------------
