@@ -44,6 +44,7 @@ setup(
             "nbgrader==0.9.6",
             "configurable-http-proxy>=0.4",
             "hypothesis>=6",
+            "schemathesis>=4.32,<5",
             "ruff>=0.6",
         ],
         "docs": ["sphinx>=7", "myst-parser>=2"],

@@ -160,7 +160,9 @@ class ServerProcess:
         return ApiClient(self.url, self.tokens[user] if user is not None else token)
 
     def write_config(self) -> Path:
-        self.tokens = {user: secrets.token_hex(16) for user in self.users}
+        # Replicas of one deployment are given the same tokens.
+        if not self.tokens:
+            self.tokens = {user: secrets.token_hex(16) for user in self.users}
         config = self.workdir / "ngshare_config.py"
         mapping = {token: user for user, token in self.tokens.items()}
         config.write_text(
@@ -185,7 +187,7 @@ class ServerProcess:
             *self.extra_args,
         ]
 
-    def start(self, timeout: float = 30) -> ServerProcess:
+    def start(self, timeout: float = 90) -> ServerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.port:
             self.port = free_port()
