@@ -22,7 +22,7 @@ version = release = __version__
 extensions = ["myst_parser"]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "openapi_reference.py"]
 
 # Links to "page.md#a-heading" resolve for headings down to this level.
 myst_heading_anchors = 3

@@ -16,8 +16,8 @@ from server_process import clean_env, free_port, run_ngshare
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def _section_code(heading: str) -> str:
-    text = README.read_text(encoding="utf-8")
+def _section_code(heading: str, page: Path = README) -> str:
+    text = page.read_text(encoding="utf-8")
     section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
     assert blocks, f"no bash block under {heading!r}"
@@ -57,6 +57,28 @@ def test_curl_walkthrough(tmp_path: Path) -> None:
     assert {"success": True, "assignments": ["ps1"]} in documents
     listing = next(d["files"] for d in documents if "files" in d)
     assert [f["path"] for f in listing] == ["hello.py"]
+
+
+def test_admin_guide_curl_for_every_operation(tmp_path: Path) -> None:
+    admin_guide = README.parent / "docs" / "admin.md"
+    script = _section_code("Every operation with curl", admin_guide)
+    port = free_port()
+    script = script.replace("http://127.0.0.1:10101", f"http://127.0.0.1:{port}")
+    with run_ngshare([f"--port={port}"], tmp_path, clean_env(), f"http://127.0.0.1:{port}/healthz"):
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    documents = _json_documents(result.stdout)
+    # Every call answered success; the two calls read into variables print nothing.
+    assert len(documents) == script.count("curl ") - 2
+    assert all(d["success"] is True for d in documents), documents
+    restored = documents[-2]
+    assert restored == {"success": True}
 
 
 def test_quick_start_command_is_the_one_ci_runs() -> None:
