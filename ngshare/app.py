@@ -166,6 +166,11 @@ class NgshareApp(Application):
         1024**3,
         help="Largest single file accepted by the own API, in bytes (413 beyond).",
     ).tag(config=True)
+    course_quota = Integer(
+        0,
+        help="""Most bytes one course may hold (releases, submissions and feedback
+        together); 0 means no quota. Uploads past it are refused with 413.""",
+    ).tag(config=True)
     max_submission_size = Integer(
         4 * 1024**3,
         help="Largest total of one release, submission or feedback, in bytes (413 beyond).",
@@ -419,7 +424,9 @@ class NgshareApp(Application):
 
     async def serve(self) -> None:
         database = self.open_database()
-        runner = ServiceRunner(database, self.make_blob_store(database), self.workers)
+        runner = ServiceRunner(
+            database, self.make_blob_store(database), self.workers, self.course_quota
+        )
         authenticator = self.make_authenticator()
         app = self.make_app(runner, authenticator)
         server = HTTPServer(app, xheaders=True, max_body_size=self.max_body_size)

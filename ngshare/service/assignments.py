@@ -13,6 +13,7 @@ from ngshare.service.deleted import mark_deleted
 from ngshare.service.errors import BadRequest, Conflict, NotFound
 from ngshare.service.files import FileView, StoredFile, create_fileset, list_fileset
 from ngshare.service.permissions import Caller, find_course, require_instructor, require_member
+from ngshare.service.quota import require_room
 from ngshare.timestamps import utcnow
 
 
@@ -50,6 +51,7 @@ def release(
     db: Session, caller: Caller, course_name: str, name: str, files: Sequence[StoredFile]
 ) -> None:
     course = check_release(db, caller, course_name, name)
+    require_room(db, course, sum(f.blob.size for f in files))
     fileset = create_fileset(db, files)
     db.add(Assignment(course=course, name=name, files=fileset))
     db.flush()

@@ -22,6 +22,7 @@ from ngshare.blobs import BlobInfo, BlobStore
 from ngshare.db import Database
 from ngshare.service.errors import Conflict, Unavailable
 from ngshare.service.files import BLOB_STORE
+from ngshare.service.quota import COURSE_QUOTA
 
 log = logging.getLogger("ngshare")
 
@@ -57,9 +58,12 @@ def database_outage_as_unavailable(what: str) -> Iterator[None]:
 
 
 class ServiceRunner:
-    def __init__(self, database: Database, blobs: BlobStore, workers: int = 8) -> None:
+    def __init__(
+        self, database: Database, blobs: BlobStore, workers: int = 8, course_quota: int = 0
+    ) -> None:
         self.database = database
         self.blobs = blobs
+        self.course_quota = course_quota
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ngshare")
 
     async def in_thread(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -89,6 +93,7 @@ class ServiceRunner:
                     self.database.transaction(readonly=readonly) as session,
                 ):
                     session.info[BLOB_STORE] = self.blobs
+                    session.info[COURSE_QUOTA] = self.course_quota
                     return operation(session, *args)
             except IntegrityError as e:
                 if attempt < RACE_RETRIES:

@@ -22,6 +22,7 @@ from ngshare.service.permissions import (
     require_instructor_or_self,
     require_member,
 )
+from ngshare.service.quota import require_room
 from ngshare.timestamps import format_iso, utcnow
 
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
@@ -92,6 +93,7 @@ def submit(
         earlier = Submission.by_idempotency_key(db, assignment, student, idempotency_key)
         if earlier is not None:
             return earlier.timestamp
+    require_room(db, assignment.course, sum(f.blob.size for f in files))
     timestamp = utcnow()
     latest = Submission.latest(db, assignment, student)
     if latest is not None and latest.timestamp >= timestamp:
@@ -190,6 +192,7 @@ def upload_feedback(
     submission = check_feedback_upload(
         db, caller, course_name, assignment_name, student_name, timestamp
     )
+    require_room(db, submission.assignment.course, sum(f.blob.size for f in files))
     fileset = create_fileset(db, files)
     if submission.feedback is None:
         db.add(Feedback(submission=submission, files=fileset))

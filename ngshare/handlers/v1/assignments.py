@@ -13,6 +13,8 @@ class AssignmentListHandler(V1Handler):
 
 
 class AssignmentHandler(V1Handler):
+    uploads_files = True
+
     async def get(self, course: str, assignment: str) -> None:
         views = await self.call(assignments.get_release, course, assignment, readonly=True)
         await self.success_in_thread(files=await self.encoded_tree(views))

@@ -18,12 +18,15 @@ from tornado.httputil import parse_body_arguments
 
 from ngshare.handlers.base import APIError, APIHandler
 from ngshare.handlers.v1.tree import UploadedFile, decode_tree, encode_tree
+from ngshare.service import quota
 from ngshare.service.files import FileView, StoredFile
 from ngshare.timestamps import parse_v1
 
 
 @web.stream_request_body
 class V1Handler(APIHandler):
+    #: Whether POST carries files into a course (the first path argument).
+    uploads_files = False
     _body_parts: list[bytes]
     _body_size = 0
     _body_complete = False
@@ -37,6 +40,10 @@ class V1Handler(APIHandler):
         if self._finished:
             return
         self._body_parts = []
+        if self.uploads_files and self.request.method == "POST" and self.runner.course_quota:
+            # A full course refuses before its upload is read. (The exact
+            # check, with the decoded sizes, runs when the files are stored.)
+            await self.call(quota.require_not_full, self.path_args[0], readonly=True)
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > self.max_body_size:
             self._refuse_large_body()

@@ -31,6 +31,8 @@ class StudentSubmissionListHandler(V1Handler):
 
 
 class SubmitHandler(V1Handler):
+    uploads_files = True
+
     async def post(self, course: str, assignment: str) -> None:
         await self.read_form()
         key = self.request.headers.get(IDEMPOTENCY_HEADER, "")[:MAX_IDEMPOTENCY_KEY] or None
@@ -53,6 +55,8 @@ class SubmissionHandler(V1Handler):
 
 
 class FeedbackHandler(V1Handler):
+    uploads_files = True
+
     async def post(self, course: str, assignment: str, student: str) -> None:
         await self.read_form()
         timestamp = self.timestamp_argument(required=True)
