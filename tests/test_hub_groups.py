@@ -388,3 +388,22 @@ def test_a_caller_is_reconciled_once_per_change_of_groups(
     assert "Could not update ana's enrollments" in caplog.text
     assert roster(database, "c1") == {}
     assert roster(database, "c2") == {"ana": ("student", "hub-group")}
+
+
+def test_sync_changes_are_in_the_audit_log(database: Database) -> None:
+    from ngshare.models import Event
+
+    sync_all(database, {"c7": members({"lee"}, {"bob", "cat"})})
+    sync_all(database, {"c7": members({"lee"}, {"bob"})})
+    with database.transaction(readonly=True) as db:
+        logged = [
+            (e.actor, e.action, e.course, e.user)
+            for e in db.scalars(select(Event).order_by(Event.id))
+        ]
+    assert logged[0] == ("hub-groups", "course.create", "c7", None)
+    assert set(logged[1:4]) == {
+        ("hub-groups", "instructor.add", "c7", "lee"),
+        ("hub-groups", "student.add", "c7", "bob"),
+        ("hub-groups", "student.add", "c7", "cat"),
+    }
+    assert logged[4:] == [("hub-groups", "student.remove", "c7", "cat")]

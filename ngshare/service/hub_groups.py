@@ -18,7 +18,7 @@ nothing when another replica got there first, never "stale data" errors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, update
@@ -26,8 +26,12 @@ from sqlalchemy.orm import Session
 
 from ngshare.models import Course, Enrollment, EnrollmentSource, Role, User
 from ngshare.names import is_valid_name
+from ngshare.service.audit import record
+from ngshare.service.permissions import Caller
 
 HUB_GROUP = EnrollmentSource.hub_group.value
+# The actor the audit log names for changes the group sync makes.
+SYNC_ACTOR = Caller(name="hub-groups")
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,31 @@ def _apply_changes_and_removals(db: Session, diff: _Diff, changes: Changes) -> N
     changes.removed += len(diff.remove)
 
 
+def _audit(
+    db: Session,
+    diff: _Diff,
+    current: Mapping[str, Enrollment],
+    course_and_user: Callable[[str], tuple[str, str]],
+) -> None:
+    """Record the sync's changes in the audit log, like roster changes by hand.
+
+    ``current`` is keyed by user name (one course) or by course name (one
+    user); ``course_and_user`` turns such a key into (course, user).
+    """
+    keys = {enrollment.id: key for key, enrollment in current.items()}
+    for key, role in diff.add.items():
+        course, user = course_and_user(key)
+        record(db, SYNC_ACTOR, f"{role.value}.add", course=course, user=user, source=HUB_GROUP)
+    for enrollment_id, role in diff.change.items():
+        course, user = course_and_user(keys[enrollment_id])
+        record(db, SYNC_ACTOR, f"{role.value}.add", course=course, user=user, source=HUB_GROUP)
+    for enrollment_id in diff.remove:
+        key = keys[enrollment_id]
+        course, user = course_and_user(key)
+        action = f"{current[key].role}.remove"
+        record(db, SYNC_ACTOR, action, course=course, user=user, source=HUB_GROUP)
+
+
 def _enroll(db: Session, course: Course, user: User, role: Role) -> None:
     db.add(Enrollment(course_id=course.id, user_id=user.id, role=role.value, source=HUB_GROUP))
 
@@ -238,7 +267,10 @@ def reconcile_course(
         db.add(course)
         db.flush()
         changes.created_course = True
-    diff = _diff(_course_enrollments(db, course), wanted)
+        record(db, SYNC_ACTOR, "course.create", course=name, source=HUB_GROUP)
+    current = _course_enrollments(db, course)
+    diff = _diff(current, wanted)
+    _audit(db, diff, current, lambda user_name: (name, user_name))
     for user_name, role in diff.add.items():
         _enroll(db, course, User.find_or_create(db, user_name), role)
     changes.added += len(diff.add)
@@ -294,6 +326,7 @@ def reconcile_user(
         return changes
     current = _user_enrollments(db, user_name)
     diff = _diff(current, _reachable(db, wanted, current, create_courses))
+    _audit(db, diff, current, lambda course_name: (course_name, user_name))
     if diff.add:
         user = User.find_or_create(db, user_name)
         for course_name, role in diff.add.items():
@@ -303,6 +336,7 @@ def reconcile_user(
                 db.add(course)
                 db.flush()
                 changes.created_course = True
+                record(db, SYNC_ACTOR, "course.create", course=course_name, source=HUB_GROUP)
             _enroll(db, course, user, role)
     changes.added += len(diff.add)
     _apply_changes_and_removals(db, diff, changes)
