@@ -219,7 +219,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 },
             },
             "delete": {
-                "summary": "Delete an assignment with its submissions and feedback",
+                "summary": "Delete an assignment with its submissions and feedback (instructors)",
                 "description": "Gone for clients at once (the name is free again); "
                 "an admin can restore it until the retention period ends.",
                 "responses": {**_ok(_success_with()), **_errors(404)},
@@ -228,7 +228,7 @@ def build_document(base_url: str) -> dict[str, Any]:
         f"{assignment}/submissions": {
             "parameters": [_COURSE, _ASSIGNMENT],
             "post": {
-                "summary": "Submit (students and instructors of the course)",
+                "summary": "Submit (students and instructors of the course, and admins)",
                 "parameters": [
                     {
                         "name": "Idempotency-Key",
@@ -285,7 +285,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 },
             },
             "put": {
-                "summary": "Return feedback on a submission, replacing older feedback",
+                "summary": "Return feedback on a submission, replacing older feedback (instructors)",
                 "requestBody": _MANIFEST_BODY,
                 "responses": {
                     **_ok(_success_with(), "201", "Stored"),
@@ -334,7 +334,7 @@ def build_document(base_url: str) -> dict[str, Any]:
         },
         f"{api}/blobs/missing": {
             "post": {
-                "summary": "Which of these blobs the caller must upload",
+                "summary": "Which of these blobs the caller must upload (any user)",
                 "description": "Blobs the caller may read or has uploaded count as present; "
                 "nothing else does, so the answer reveals nothing about other users' files.",
                 "requestBody": {
@@ -360,7 +360,7 @@ def build_document(base_url: str) -> dict[str, Any]:
         f"{api}/blobs/{{sha256}}": {
             "parameters": [_SHA256],
             "put": {
-                "summary": "Upload a blob: the raw bytes, optionally Content-Encoding: gzip",
+                "summary": "Upload a blob (any user): the raw bytes, optionally Content-Encoding: gzip",
                 "requestBody": {
                     "required": True,
                     "content": {
