@@ -285,7 +285,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 },
             },
             "put": {
-                "summary": "Return feedback on a submission, replacing older feedback (instructors)",
+                "summary": "Return feedback on a submission, replacing older (instructors)",
                 "requestBody": _MANIFEST_BODY,
                 "responses": {
                     **_ok(_success_with(), "201", "Stored"),
@@ -360,7 +360,7 @@ def build_document(base_url: str) -> dict[str, Any]:
         f"{api}/blobs/{{sha256}}": {
             "parameters": [_SHA256],
             "put": {
-                "summary": "Upload a blob (any user): the raw bytes, optionally Content-Encoding: gzip",
+                "summary": "Upload a blob (any user): raw bytes, optionally gzip-encoded",
                 "requestBody": {
                     "required": True,
                     "content": {
