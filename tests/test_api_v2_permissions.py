@@ -27,31 +27,13 @@ from typing import Any
 
 import pytest
 import requests
+from caller_roles import ADMIN, ANYONE, BAD_TOKEN, CALLERS, INSTRUCTORS, MEMBERS, NO_TOKEN
 from server_process import ApiClient, ServerProcess
 from v1_support import PERMISSION_DENIED, ok, refused, unchanged
 
 API = ("api", "v2")
 
-# The messages of the standalone server's authentication refusals.
-NO_TOKEN = "Authentication required: send 'Authorization: token <API token>'"
-BAD_TOKEN = "Invalid or expired token"
 BLOB_NOT_FOUND = "Blob not found"
-
-# Who calls, by role: eve studies another course; dan holds a valid token but
-# belongs to no course.
-CALLERS: dict[str, str | None] = {
-    "admin": "admin",
-    "instructor": "kim",
-    "student": "ana",
-    "student_other": "eve",
-    "unknown": "dan",
-    "no_token": None,
-    "bad_token": None,
-}
-ANYONE = frozenset({"admin", "instructor", "student", "student_other", "unknown"})
-MEMBERS = frozenset({"admin", "instructor", "student"})
-INSTRUCTORS = frozenset({"admin", "instructor"})
-ADMIN = frozenset({"admin"})
 NOBODY: frozenset[str] = frozenset()
 
 RELEASE = b"the released notebook"

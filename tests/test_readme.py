@@ -36,22 +36,32 @@ def _json_documents(output: str) -> list[dict]:  # type: ignore[type-arg]
     return documents
 
 
-def test_curl_walkthrough(tmp_path: Path) -> None:
-    script = _section_code("Administering courses with curl")
+def _run_documented_curl(script: str, workdir: Path) -> list[dict]:  # type: ignore[type-arg]
+    """Run a documented bash block against a fresh, unconfigured server; its JSON answers.
+
+    The block is run as written: only the example address is replaced by the
+    test server's.
+    """
     port = free_port()
     script = script.replace("http://127.0.0.1:10101", f"http://127.0.0.1:{port}")
-    with run_ngshare([f"--port={port}"], tmp_path, clean_env(), f"http://127.0.0.1:{port}/healthz"):
+    with run_ngshare([f"--port={port}"], workdir, clean_env(), f"http://127.0.0.1:{port}/healthz"):
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
+            cwd=workdir,
             capture_output=True,
             text=True,
             timeout=120,
         )
     assert result.returncode == 0, result.stderr
     documents = _json_documents(result.stdout)
-    assert len(documents) == script.count("curl ")
     assert all(d["success"] is True for d in documents), documents
+    return documents
+
+
+def test_curl_walkthrough(tmp_path: Path) -> None:
+    script = _section_code("Administering courses with curl")
+    documents = _run_documented_curl(script, tmp_path)
+    assert len(documents) == script.count("curl ")
     students = next(d["students"] for d in documents if "students" in d)
     assert [s["username"] for s in students] == ["ana", "bob", "cat"]
     assert {"success": True, "assignments": ["ps1"]} in documents
@@ -60,25 +70,11 @@ def test_curl_walkthrough(tmp_path: Path) -> None:
 
 
 def test_admin_guide_curl_for_every_operation(tmp_path: Path) -> None:
-    admin_guide = README.parent / "docs" / "admin.md"
-    script = _section_code("Every operation with curl", admin_guide)
-    port = free_port()
-    script = script.replace("http://127.0.0.1:10101", f"http://127.0.0.1:{port}")
-    with run_ngshare([f"--port={port}"], tmp_path, clean_env(), f"http://127.0.0.1:{port}/healthz"):
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert result.returncode == 0, result.stderr
-    documents = _json_documents(result.stdout)
-    # Every call answered success; the two calls read into variables print nothing.
+    script = _section_code("Every operation with curl", README.parent / "docs" / "admin.md")
+    documents = _run_documented_curl(script, tmp_path)
+    # Every call answered; the two whose output is read into variables print nothing.
     assert len(documents) == script.count("curl ") - 2
-    assert all(d["success"] is True for d in documents), documents
-    restored = documents[-2]
-    assert restored == {"success": True}
+    assert documents[-2] == {"success": True}  # the restore
 
 
 def test_quick_start_command_is_the_one_ci_runs() -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+from caller_roles import ADMIN, ANYONE, BAD_TOKEN, CALLERS, INSTRUCTORS, MEMBERS, NO_TOKEN
 from server_process import ApiClient, ServerProcess
 from v1_support import (
     PERMISSION_DENIED,
@@ -29,26 +30,6 @@ from v1_support import (
     tree,
     unchanged,
 )
-
-# The messages of the standalone server's authentication refusals.
-NO_TOKEN = "Authentication required: send 'Authorization: token <API token>'"
-BAD_TOKEN = "Invalid or expired token"
-
-# Who calls, by role: eve studies another course; dan holds a valid token but
-# belongs to no course.
-CALLERS: dict[str, str | None] = {
-    "admin": "admin",
-    "instructor": "kim",
-    "student": "ana",
-    "student_other": "eve",
-    "unknown": "dan",
-    "no_token": None,
-    "bad_token": None,
-}
-ANYONE = frozenset({"admin", "instructor", "student", "student_other", "unknown"})
-MEMBERS = frozenset({"admin", "instructor", "student"})
-INSTRUCTORS = frozenset({"admin", "instructor"})
-ADMIN = frozenset({"admin"})
 
 PERSON = {"first_name": "Cat", "last_name": "Doe", "email": "cat@x.edu"}
 FILES = tree({"a.txt": b"new"})

@@ -13,6 +13,8 @@ import enum
 import time
 from typing import TextIO
 
+from ngshare.sizes import human_size
+
 BAR_WIDTH = 24
 # Redraws faster than this only cost time.
 REDRAW_INTERVAL = 0.1
@@ -33,15 +35,6 @@ def choose_mode(requested: bool | None, stream: TextIO) -> Mode:
     if is_terminal:
         return Mode.BAR
     return Mode.LINES if requested else Mode.OFF
-
-
-def size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 class Progress:
@@ -110,7 +103,7 @@ class Progress:
         fraction = self.fraction()
         filled = int(fraction * BAR_WIDTH)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        received = size(self.bytes_done + (0 if self.done == self.total else self.item_bytes))
+        received = human_size(self.bytes_done + (0 if self.done == self.total else self.item_bytes))
         self.stream.write(
             f"\r\033[K[{bar}] {fraction:4.0%} {self.done}/{self.total} {self.noun}, "
             f"{received}  {self.label}"

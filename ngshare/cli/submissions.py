@@ -20,7 +20,8 @@ from ngshare.cli.archive import Files, Writer, open_writer
 from ngshare.cli.context import Context, Subcommands
 from ngshare.cli.errors import CliError, ExitCode
 from ngshare.cli.output import table
-from ngshare.cli.progress import Progress, choose_mode, size
+from ngshare.cli.progress import Progress, choose_mode
+from ngshare.sizes import human_size
 
 INSTRUCTORS = "the course's instructors"
 
@@ -113,7 +114,7 @@ def download(args: argparse.Namespace, ctx: Context) -> ExitCode:
     finally:
         progress.close()
     text = (
-        f"Downloaded {len(report)} submission(s) of {args.assignment} ({size(total)}) "
+        f"Downloaded {len(report)} submission(s) of {args.assignment} ({human_size(total)}) "
         f"into {output}" + (" (zip)." if kind == "zip" else "/.")
     )
     ctx.out.result({"output": str(output), "format": kind, "submissions": report}, text)
@@ -155,7 +156,7 @@ def _fetch_all(
                 "bytes": count,
             }
         )
-        progress.finish_item(f"{len(files)} file(s), {size(count)}")
+        progress.finish_item(f"{len(files)} file(s), {human_size(count)}")
     return report, total
 
 

@@ -22,6 +22,8 @@ import requests
 from nbgrader.exchange.abc import ExchangeError
 from urllib3.exceptions import NewConnectionError
 
+from ngshare.sizes import human_size
+
 RETRY_STATUSES = frozenset({502, 503, 504})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Bodies above this size get progress messages while they are transferred.
@@ -46,15 +48,6 @@ class NgshareError(ExchangeError):
         self.server_message = server_message
 
 
-def format_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
 class _Progress:
     """Logs how much of a large transfer is done, at most every 10 %."""
 
@@ -77,7 +70,7 @@ class _Progress:
                 self.what,
                 self.verb,
                 min(percent, 100),
-                format_size(self.total),
+                human_size(self.total),
             )
             self.next_report = (percent // 10 + 1) * 10
 
@@ -234,7 +227,7 @@ class NgshareClient:
         if payload is not None:
             request_headers["Content-Type"] = "application/x-www-form-urlencoded"
             if len(payload) > LARGE_TRANSFER:
-                self.log.info("%s: uploading %s", what, format_size(len(payload)))
+                self.log.info("%s: uploading %s", what, human_size(len(payload)))
                 body = _UploadBody(payload, _Progress(self.log, "uploaded", what, len(payload)))
         with self.session.request(
             method,

@@ -15,9 +15,9 @@ from pathlib import Path
 from nbgrader.exchange.abc import ExchangeReleaseAssignment as ABCExchangeReleaseAssignment
 
 from ngshare.exchange.assignments import delete_assignment, released_assignments
-from ngshare.exchange.client import format_size
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import FileRules, check_total_size, encode_files, find_files
+from ngshare.sizes import human_size
 
 
 class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
@@ -60,7 +60,7 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
             delete_assignment(self, course_id, assignment_id, action="replace")
         self.log.info("Source: %s", self.src_path)
         self.log.info(
-            "Uploading %d files (%s) to %s", len(files), format_size(total), self.client.base_url
+            "Uploading %d files (%s) to %s", len(files), human_size(total), self.client.base_url
         )
         self.client.post(
             "assignment",

@@ -18,7 +18,6 @@ from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 from nbgrader.utils import find_all_notebooks
 
 from ngshare.exchange.assignments import release_listing
-from ngshare.exchange.client import format_size
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import (
     FileRules,
@@ -29,6 +28,7 @@ from ngshare.exchange.files import (
     find_files,
     staging_directory,
 )
+from ngshare.sizes import human_size
 
 
 class ExchangeSubmit(Exchange, ABCExchangeSubmit):
@@ -86,7 +86,7 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
         self.log.info("Source: %s", self.src_path)
         self.log.info(
-            "Uploading %d files (%s) to %s", len(files), format_size(total), self.client.base_url
+            "Uploading %d files (%s) to %s", len(files), human_size(total), self.client.base_url
         )
         response = self.client.post(
             "submission",
