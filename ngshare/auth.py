@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from jupyterhub.services.auth import HubAuth, HubOAuth
 from tornado import web
-from traitlets import Bool, Dict, Float, Set, Unicode, default
+from traitlets import Bool, Dict, Float, Set, Unicode, default, observe
 from traitlets.config import LoggingConfigurable
 
 from ngshare.service.errors import Forbidden, Unavailable
@@ -84,10 +84,21 @@ class StaticTokenAuthenticator(Authenticator):
         """,
     ).tag(config=True)
 
+    _digest_cache: list[tuple[bytes, str]] | None = None
+
+    @observe("api_tokens")
+    def _forget_digests(self, _change: Any) -> None:
+        self._digest_cache = None
+
     def _digests(self) -> list[tuple[bytes, str]]:
         # Compare digests, not raw tokens: equal lengths, so neither the
         # comparison time nor its length reveals anything about a token.
-        return [(hashlib.sha256(t.encode()).digest(), user) for t, user in self.api_tokens.items()]
+        # Computed once per token set, not on every request.
+        if self._digest_cache is None:
+            self._digest_cache = [
+                (hashlib.sha256(t.encode()).digest(), user) for t, user in self.api_tokens.items()
+            ]
+        return self._digest_cache
 
     async def authenticate(self, handler: RequestHandler) -> Caller | None:
         token = token_from_header(handler)
