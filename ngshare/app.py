@@ -33,6 +33,7 @@ from ngshare.auth import Authenticator, HubAuthenticator, StaticTokenAuthenticat
 from ngshare.blobs import BlobStore
 from ngshare.blobs.database import DatabaseBlobStore
 from ngshare.blobs.filesystem import FilesystemBlobStore
+from ngshare.blobs.gzip_cache import GzipCache
 from ngshare.db import Database, SchemaOutOfDate, redact_url
 from ngshare.handlers import api, v1
 from ngshare.handlers.base import NotFoundHandler
@@ -44,6 +45,8 @@ from ngshare.purge import purge_periodically
 from ngshare.service.runner import ServiceRunner
 
 DEFAULT_PORT = 10101
+# Larger blobs are sent as stored: compressing them would hold them in memory.
+GZIP_CACHE_MAX_BLOB = 8 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,11 @@ class NgshareApp(Application):
     max_file_size = Integer(
         1024**3,
         help="Largest single file accepted by the own API, in bytes (413 beyond).",
+    ).tag(config=True)
+    gzip_cache_size = Integer(
+        64 * 1024**2,
+        help="""Bytes of memory for compressed copies of small text blobs (notebooks),
+        so a release downloaded by every student is compressed once; 0 turns it off.""",
     ).tag(config=True)
     course_quota = Integer(
         0,
@@ -353,6 +361,7 @@ class NgshareApp(Application):
             "limits": UploadLimits(
                 self.max_body_size, self.max_file_size, self.max_submission_size
             ),
+            "gzip_cache": GzipCache(self.gzip_cache_size, GZIP_CACHE_MAX_BLOB),
             "deleted_retention": datetime.timedelta(days=self.deleted_retention_days),
             "log_function": log_request,
             "default_handler_class": NotFoundHandler,

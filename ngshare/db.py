@@ -77,6 +77,10 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+# Execution option of a write transaction whose commit need not wait for the disk.
+DEFERRED_DURABILITY = "ngshare_deferred_durability"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -93,10 +97,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
-        if connection.get_execution_options().get("ngshare_readonly"):
+        options = connection.get_execution_options()
+        if options.get("ngshare_readonly"):
             connection.exec_driver_sql("BEGIN")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        # Set per write transaction (it cannot change inside one); see
+        # Database.transaction(durable=False).
+        level = "NORMAL" if options.get(DEFERRED_DURABILITY) else "FULL"
+        connection.exec_driver_sql(f"PRAGMA synchronous={level}")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(
@@ -156,11 +165,21 @@ class Database:
         return self.url.get_backend_name() == "sqlite"
 
     @contextlib.contextmanager
-    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
-        """One session, committed once at the end, rolled back on any error."""
+    def transaction(self, *, readonly: bool = False, durable: bool = True) -> Iterator[Session]:
+        """One session, committed once at the end, rolled back on any error.
+
+        ``durable=False`` is for records that acknowledge no user's work:
+        their commit does not wait for the disk. They become durable with the
+        next durable commit (the write-ahead log is flushed in order), and a
+        power cut before that can only lose them, never corrupt anything.
+        """
         with self._sessions() as session:
             if readonly:
                 session.connection(execution_options={"ngshare_readonly": True})
+            elif not durable:
+                session.connection(execution_options={DEFERRED_DURABILITY: True})
+                if not self.is_sqlite:
+                    session.execute(text("SET LOCAL synchronous_commit = off"))
             try:
                 yield session
                 if readonly:

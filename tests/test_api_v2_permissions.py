@@ -31,6 +31,8 @@ from caller_roles import ADMIN, ANYONE, BAD_TOKEN, CALLERS, INSTRUCTORS, MEMBERS
 from server_process import ApiClient, ServerProcess
 from v1_support import PERMISSION_DENIED, ok, refused, unchanged
 
+from ngshare import blob_frames
+
 API = ("api", "v2")
 
 BLOB_NOT_FOUND = "Blob not found"
@@ -82,6 +84,7 @@ class Route:
     json: dict[str, Any] | None = None
     data: bytes | None = None
     params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     parts_for: dict[str, tuple[str, ...]] = field(default_factory=dict)
     hidden: frozenset[str] = NOBODY
     check: Check | None = None
@@ -97,6 +100,8 @@ class Route:
             options["data"] = self.data
         if self.params:
             options["params"] = self.params
+        if self.headers:
+            options["headers"] = self.headers
         return client.request(self.method, *API, *self.path(role, world), **options)
 
 
@@ -177,6 +182,19 @@ def missing_for(role: str, response: requests.Response, world: World) -> None:
 
 def stored_new(role: str, response: requests.Response, world: World) -> None:
     assert response.json() == {"success": True, "sha256": sha(NEW), "size": len(NEW)}
+
+
+def stored_batch(role: str, response: requests.Response, world: World) -> None:
+    assert response.json() == {"success": True, "blobs": [{"sha256": sha(NEW), "size": len(NEW)}]}
+
+
+def frames_of(data: bytes) -> Check:
+    def check(role: str, response: requests.Response, world: World) -> None:
+        assert response.headers["Content-Type"] == blob_frames.CONTENT_TYPE
+        header = blob_frames.frame_header(sha(data), len(data), blob_frames.IDENTITY)
+        assert response.content == header + data
+
+    return check
 
 
 def content(data: bytes) -> Check:
@@ -342,6 +360,34 @@ ROUTES = [
         check=content(BOB),
     ),
     Route("GET blob absent", "GET", ("blobs", sha(ABSENT)), NOBODY, hidden=ANYONE),
+    Route(
+        "POST blobs",
+        "POST",
+        ("blobs",),
+        ANYONE,
+        status=201,
+        data=blob_frames.frame_header(sha(NEW), len(NEW), blob_frames.IDENTITY) + NEW,
+        headers={"Content-Type": blob_frames.CONTENT_TYPE},
+        check=stored_batch,
+    ),
+    Route(
+        "POST blobs download",
+        "POST",
+        ("blobs", "download"),
+        MEMBERS,
+        json={"sha256": [sha(RELEASE)]},
+        hidden=ANYONE - MEMBERS,
+        check=frames_of(RELEASE),
+    ),
+    # One unreadable blob among readable ones refuses the whole request.
+    Route(
+        "POST blobs download submission",
+        "POST",
+        ("blobs", "download"),
+        INSTRUCTORS,
+        json={"sha256": [sha(RELEASE), sha(BOB)]},
+        hidden=ANYONE - INSTRUCTORS,
+    ),
 ]
 
 

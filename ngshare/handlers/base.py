@@ -125,10 +125,14 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             return True
         return False
 
-    async def call(self, operation: Any, *args: Any, readonly: bool = False) -> Any:
+    async def call(
+        self, operation: Any, *args: Any, readonly: bool = False, durable: bool = True
+    ) -> Any:
         """Run a domain operation as the caller, mapping its refusals to HTTP."""
         try:
-            return await self.runner.call(operation, self.caller, *args, readonly=readonly)
+            return await self.runner.call(
+                operation, self.caller, *args, readonly=readonly, durable=durable
+            )
         except ServiceError as e:
             raise APIError(e.status, e.message) from None
 

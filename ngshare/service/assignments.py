@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from ngshare.models import Assignment, Course
+from ngshare.models import Assignment, Course, FileSet
 from ngshare.names import can_be_stored, is_valid_name
 from ngshare.service.audit import record
 from ngshare.service.deleted import mark_deleted
@@ -36,26 +36,49 @@ def get_release(db: Session, caller: Caller, course_name: str, name: str) -> lis
     return list_fileset(find_assignment(db, course, name).files)
 
 
-def check_release(db: Session, caller: Caller, course_name: str, name: str) -> Course:
+def check_release(
+    db: Session, caller: Caller, course_name: str, name: str, *, replace: bool = False
+) -> Course:
     """Everything a release needs but its files: run before storing any blob."""
     course = find_course(db, course_name)
     require_instructor(db, course, caller)
     if not is_valid_name(name):
         raise BadRequest("Illegal assignment name")
-    if Assignment.find(db, course, name) is not None:
+    if not replace and Assignment.find(db, course, name) is not None:
         raise Conflict("Assignment already exists")
     return course
 
 
 def release(
-    db: Session, caller: Caller, course_name: str, name: str, files: Sequence[StoredFile]
+    db: Session,
+    caller: Caller,
+    course_name: str,
+    name: str,
+    files: Sequence[StoredFile],
+    *,
+    replace: bool = False,
 ) -> None:
-    course = check_release(db, caller, course_name, name)
-    require_room(db, course, sum(f.blob.size for f in files))
+    """Release an assignment; with ``replace``, swap an existing release's files.
+
+    Replacing keeps the assignment with its submissions and feedback (the v1
+    API can only replace a release by deleting all of that with it).
+    """
+    course = check_release(db, caller, course_name, name, replace=replace)
+    existing = Assignment.find(db, course, name) if replace else None
+    replaced_size = sum(f.size for f in list_fileset(existing.files)) if existing else 0
+    require_room(db, course, sum(f.blob.size for f in files) - replaced_size)
     fileset = create_fileset(db, files)
-    db.add(Assignment(course=course, name=name, files=fileset))
-    db.flush()
-    record(db, caller, "assignment.release", course=course.name, assignment=name, files=len(files))
+    if existing is None:
+        db.add(Assignment(course=course, name=name, files=fileset))
+        db.flush()
+        action = "assignment.release"
+    else:
+        replaced = existing.fileset_id
+        existing.files = fileset
+        db.flush()
+        FileSet.delete_ids(db, [replaced])
+        action = "assignment.replace"
+    record(db, caller, action, course=course.name, assignment=name, files=len(files))
 
 
 def delete_assignment(db: Session, caller: Caller, course_name: str, name: str) -> None:

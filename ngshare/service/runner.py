@@ -79,18 +79,22 @@ class ServiceRunner:
         operation: Callable[..., T],
         *args: object,
         readonly: bool = False,
+        durable: bool = True,
     ) -> T:
-        """Run ``operation(session, *args)`` in one transaction in a worker thread."""
-        return await self.in_thread(self._transaction, operation, args, readonly)
+        """Run ``operation(session, *args)`` in one transaction in a worker thread.
+
+        ``durable=False``: see :meth:`ngshare.db.Database.transaction`.
+        """
+        return await self.in_thread(self._transaction, operation, args, readonly, durable)
 
     def _transaction(
-        self, operation: Callable[..., T], args: Sequence[object], readonly: bool
+        self, operation: Callable[..., T], args: Sequence[object], readonly: bool, durable: bool
     ) -> T:
         for attempt in range(RACE_RETRIES + 1):
             try:
                 with (
                     database_outage_as_unavailable(operation.__name__),
-                    self.database.transaction(readonly=readonly) as session,
+                    self.database.transaction(readonly=readonly, durable=durable) as session,
                 ):
                     session.info[BLOB_STORE] = self.blobs
                     session.info[COURSE_QUOTA] = self.course_quota

@@ -36,7 +36,7 @@ from ngshare.models import (
     User,
 )
 from ngshare.service import assignments, submissions
-from ngshare.service.errors import BadRequest, TooLarge
+from ngshare.service.errors import BadRequest, NotFound, TooLarge
 from ngshare.service.files import (
     FileView,
     StoredFile,
@@ -90,16 +90,21 @@ def known_blobs(db: Session, caller: Caller, hashes: Collection[str]) -> set[str
     if not wanted:
         return set()
     user = User.find(db, caller.name)
-    readable = select(FileEntry.blob_sha256).where(FileEntry.blob_sha256.in_(wanted))
+    found: set[str] = set()
+    if user is not None:
+        # The cheap check first: a submission's new files are the caller's own uploads.
+        possessed = select(BlobPossession.sha256).where(
+            BlobPossession.user_id == user.id, BlobPossession.sha256.in_(wanted)
+        )
+        found.update(db.scalars(possessed))
+    rest = wanted - found
+    if not rest:
+        return found
+    readable = select(FileEntry.blob_sha256).where(FileEntry.blob_sha256.in_(rest))
     filesets = _readable_filesets(caller, user)
     if filesets is not None:
         readable = readable.where(FileEntry.fileset_id.in_(filesets))
-    found = set(db.scalars(readable.distinct()))
-    if user is not None:
-        possessed = select(BlobPossession.sha256).where(
-            BlobPossession.user_id == user.id, BlobPossession.sha256.in_(wanted - found)
-        )
-        found.update(db.scalars(possessed))
+    found.update(db.scalars(readable.distinct()))
     return found
 
 
@@ -108,17 +113,35 @@ def missing_blobs(db: Session, caller: Caller, hashes: Sequence[str]) -> list[st
     return [h for h in dict.fromkeys(hashes) if h not in known]
 
 
-def may_read_blob(db: Session, caller: Caller, sha256: str) -> bool:
-    return sha256 in known_blobs(db, caller, [sha256])
+def readable_blob_sizes(db: Session, caller: Caller, hashes: Sequence[str]) -> dict[str, int]:
+    """The sizes of blobs the caller asked to download, checked all at once.
+
+    Unreadable and absent look the same (404), so a hash reveals nothing.
+    """
+    known = known_blobs(db, caller, hashes)
+    unknown = [h for h in hashes if h not in known]
+    if unknown:
+        raise NotFound("Blob not found")
+    rows = db.execute(select(Blob.sha256, Blob.size).where(Blob.sha256.in_(known)))
+    return {sha256: size for sha256, size in rows}
 
 
-def record_upload(db: Session, caller: Caller, blob: BlobInfo) -> None:
-    """The caller sent these bytes: register the blob and their possession of it."""
-    hold_content(db, [blob.sha256])
-    register_blobs(db, [blob])
+def record_uploads(db: Session, caller: Caller, blobs: Sequence[BlobInfo]) -> None:
+    """The caller sent these bytes: register the blobs and their possession of them."""
+    if not blobs:
+        return
+    hashes = list(dict.fromkeys(b.sha256 for b in blobs))
+    hold_content(db, hashes)
+    register_blobs(db, blobs)
     user = User.find_or_create(db, caller.name)
-    if db.get(BlobPossession, (user.id, blob.sha256)) is None:
-        db.add(BlobPossession(user_id=user.id, sha256=blob.sha256))
+    held = set(
+        db.scalars(
+            select(BlobPossession.sha256).where(
+                BlobPossession.user_id == user.id, BlobPossession.sha256.in_(hashes)
+            )
+        )
+    )
+    db.add_all(BlobPossession(user_id=user.id, sha256=h) for h in hashes if h not in held)
     db.flush()
 
 
@@ -150,11 +173,11 @@ def release(
     assignment: str,
     manifest: Sequence[ManifestEntry],
     max_total: int,
+    replace: bool = False,
 ) -> None:
-    assignments.check_release(db, caller, course, assignment)
-    assignments.release(
-        db, caller, course, assignment, _stored_files(db, caller, manifest, max_total)
-    )
+    assignments.check_release(db, caller, course, assignment, replace=replace)
+    files = _stored_files(db, caller, manifest, max_total)
+    assignments.release(db, caller, course, assignment, files, replace=replace)
 
 
 def submit(

@@ -73,6 +73,13 @@ class JSONHandler(APIHandler):
             raise APIError(400, f"Illegal path: {clash[1]} is inside the file {clash[0]}")
         return entries
 
+    def flag(self, name: str) -> bool:
+        """A true/false query argument (absent is false)."""
+        value = self.get_argument(name, "false")
+        if value not in ("true", "false"):
+            raise APIError(400, f"{name} must be true or false")
+        return value == "true"
+
     def timestamp(self, text: str) -> datetime.datetime:
         parsed = parse_iso(text)
         if parsed is None:

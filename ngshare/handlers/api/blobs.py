@@ -14,20 +14,17 @@ from typing import Any
 
 from tornado import web
 
-from ngshare.blobs import BlobNotFound, BlobWriter
-from ngshare.handlers.api.base import JSONHandler, check_sha256
+from ngshare import blob_frames
+from ngshare.blobs import BlobInfo, BlobNotFound, BlobWriter
+from ngshare.blobs.gzip_cache import GzipCache
+from ngshare.handlers.api.base import MAX_MANIFEST_FILES, JSONHandler, check_sha256
 from ngshare.handlers.base import APIError
 from ngshare.service import transfers
+from ngshare.service.errors import ServiceError
 
-# Compress downloads that look like text (notebooks are JSON); level 1 keeps
-# the CPU cost small for a large share of the savings.
-GZIP_LEVEL = 1
-SNIFF_BYTES = 8192
 BODY_SLACK = 1024 * 1024
-
-
-def _looks_compressible(sample: bytes) -> bool:
-    return b"\x00" not in sample[:SNIFF_BYTES]
+# Frame headers and gzip overhead on top of the content of a batch upload.
+BATCH_SLACK = 16 * 1024 * 1024
 
 
 class MissingBlobsHandler(JSONHandler):
@@ -42,14 +39,49 @@ class MissingBlobsHandler(JSONHandler):
         self.success(missing=missing)
 
 
+class StreamedUploadHandler(JSONHandler):
+    """A handler whose PUT/POST body arrives in chunks (``data_received``).
+
+    Refusing while the body arrives cannot raise (Tornado does not turn an
+    exception in ``data_received`` into a response): :meth:`refuse` answers
+    at once, and the rest of the body is discarded unread.
+    """
+
+    body_complete = False  # the verb method runs only once the whole body has arrived
+
+    def refuse(self, status: int, message: str) -> None:
+        self.abort_upload()
+        self._close_if_body_unread()
+        self.write_json({"success": False, "message": message}, status=status)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self._close_if_body_unread()
+        super().write_error(status_code, **kwargs)
+
+    def _close_if_body_unread(self) -> None:
+        # Tornado drops the connection after answering a request whose body it
+        # has not read, without saying so; say so, or a keep-alive client may
+        # send its next request into the closing connection.
+        if self.request.method in ("PUT", "POST") and not self.body_complete:
+            self.set_header("Connection", "close")
+
+    def abort_upload(self) -> None:
+        """Throw away whatever of the upload is not committed (never blocks)."""
+
+    def on_connection_close(self) -> None:
+        self.abort_upload()
+
+    def on_finish(self) -> None:
+        self.abort_upload()
+
+
 @web.stream_request_body
-class BlobHandler(JSONHandler):
+class BlobHandler(StreamedUploadHandler):
     """``PUT blobs/{sha256}`` (raw bytes, optionally gzip-encoded) and ``GET``."""
 
     writer: BlobWriter | None = None
     decompressor: Any = None
     received = 0
-    body_complete = False  # put() runs only once the whole body has arrived
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -79,42 +111,15 @@ class BlobHandler(JSONHandler):
             chunk = self.decompressor.decompress(chunk, room)
         self.received += len(chunk)
         if self.received > self.limits.max_file_size:
-            # Tornado does not turn an exception raised here into a response:
-            # answer now; the rest of the body is discarded unread.
-            self._abort()
-            self._close_if_body_unread()
             limit = self.limits.max_file_size
-            self.write_json(
-                {
-                    "success": False,
-                    "message": f"The file is larger than the limit of {limit} bytes",
-                },
-                status=413,
-            )
+            self.refuse(413, f"The file is larger than the limit of {limit} bytes")
             return
         await self.runner.in_thread(self.writer.write, chunk)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self._close_if_body_unread()
-        super().write_error(status_code, **kwargs)
-
-    def _close_if_body_unread(self) -> None:
-        # Tornado drops the connection after answering a request whose body it
-        # has not read, without saying so; say so, or a keep-alive client may
-        # send its next request into the closing connection.
-        if self.request.method == "PUT" and not self.body_complete:
-            self.set_header("Connection", "close")
-
-    def _abort(self) -> None:
+    def abort_upload(self) -> None:
         if self.writer is not None:
             writer, self.writer = self.writer, None
             self.runner.executor.submit(writer.abort)
-
-    def on_connection_close(self) -> None:
-        self._abort()
-
-    def on_finish(self) -> None:
-        self._abort()
 
     async def put(self, sha256: str) -> None:
         if self._finished:
@@ -126,51 +131,197 @@ class BlobHandler(JSONHandler):
         if self.decompressor is not None:
             tail = self.decompressor.flush()
             if not self.decompressor.eof:
-                self._abort()
+                self.abort_upload()
                 raise APIError(400, "The gzip body is truncated")
             await self.runner.in_thread(writer.write, tail)
         if writer.info().sha256 != sha256:
-            self._abort()
+            self.abort_upload()
             raise APIError(400, "The content does not match its sha256")
         self.writer = None
         info = await self.runner.in_thread(writer.commit)
-        await self.call(transfers.record_upload, info)
+        await self.call(transfers.record_uploads, [info], durable=False)
         self.created(sha256=info.sha256, size=info.size)
 
     async def get(self, sha256: str) -> None:
         check_sha256(sha256)
-        # Unreadable and absent look the same: a hash reveals nothing.
-        if not await self.call(transfers.may_read_blob, sha256, readonly=True):
-            raise APIError(404, "Blob not found")
+        sizes = await self.call(transfers.readable_blob_sizes, [sha256], readonly=True)
         if self.request.headers.get("If-None-Match", "").strip('"') == sha256:
             self.set_status(304)
             return
-        try:
-            chunks = await self.runner.in_thread(self.runner.read_chunks, sha256)
-            first = await self.runner.in_thread(next, chunks, b"")
-        except BlobNotFound:
-            raise APIError(404, "Blob not found") from None
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("ETag", f'"{sha256}"')
         self.set_header("Cache-Control", "private, max-age=31536000, immutable")
-        compressor = None
-        if "gzip" in self.request.headers.get("Accept-Encoding", "") and _looks_compressible(first):
-            compressor = zlib.compressobj(GZIP_LEVEL, wbits=31)
-            self.set_header("Content-Encoding", "gzip")
-            self.set_header("Vary", "Accept-Encoding")
-        chunk = first
-        while chunk:
-            if compressor is not None:
-                chunk = await self.runner.in_thread(compressor.compress, chunk)
-            self.write(chunk)
-            await self.flush()
-            chunk = await self.runner.in_thread(next, chunks, b"")
-        if compressor is not None:
-            self.write(compressor.flush())
+        self.set_header("Vary", "Accept-Encoding")
+        sender = BlobSender(self)
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            compressed = await sender.gzip_variant(sha256, sizes[sha256])
+            if compressed is not None:
+                self.set_header("Content-Encoding", "gzip")
+                self.finish(compressed)
+                return
+        await sender.send_raw(sha256)
         self.finish()
 
 
+class BlobSender:
+    """Writes stored blobs into a response: raw in chunks, or a cached gzip variant."""
+
+    def __init__(self, handler: JSONHandler) -> None:
+        self.handler = handler
+        self.runner = handler.runner
+        self.cache: GzipCache = handler.settings["gzip_cache"]
+
+    async def gzip_variant(self, sha256: str, size: int) -> bytes | None:
+        """The blob gzipped, if it is small enough to keep and compresses well."""
+        if not self.cache.accepts(size):
+            return None
+        try:
+            return await self.runner.in_thread(
+                self.cache.get_or_compress, sha256, size, lambda: self.runner.read_chunks(sha256)
+            )
+        except BlobNotFound:
+            raise APIError(404, "Blob not found") from None
+
+    async def send_raw(self, sha256: str) -> None:
+        try:
+            chunks = await self.runner.in_thread(self.runner.read_chunks, sha256)
+            chunk = await self.runner.in_thread(next, chunks, b"")
+        except BlobNotFound:
+            raise APIError(404, "Blob not found") from None
+        while chunk:
+            self.handler.write(chunk)
+            await self.handler.flush()
+            chunk = await self.runner.in_thread(next, chunks, b"")
+
+
+class BlobDownloadHandler(JSONHandler):
+    """``POST blobs/download``: many blobs in one streamed body of frames.
+
+    One permission query covers every blob asked for; a fetch or a collect
+    is then one request instead of one per file.
+    """
+
+    async def post(self) -> None:
+        body = self.json_body()
+        hashes = body.get("sha256")
+        if not isinstance(hashes, list):
+            raise APIError(400, 'Send {"sha256": ["<hex>", ...], "gzip": true|false}')
+        wanted = list(dict.fromkeys(check_sha256(h) for h in hashes))
+        use_gzip = body.get("gzip", False)
+        if not isinstance(use_gzip, bool):
+            raise APIError(400, "gzip must be true or false")
+        sizes = await self.call(transfers.readable_blob_sizes, wanted, readonly=True)
+        self.set_header("Content-Type", blob_frames.CONTENT_TYPE)
+        sender = BlobSender(self)
+        for sha256 in wanted:
+            size = sizes[sha256]
+            compressed = await sender.gzip_variant(sha256, size) if use_gzip else None
+            if compressed is not None:
+                self.write(blob_frames.frame_header(sha256, size, blob_frames.GZIP))
+                self.write(compressed)
+                continue
+            self.write(blob_frames.frame_header(sha256, size, blob_frames.IDENTITY))
+            await sender.send_raw(sha256)
+        self.finish()
+
+
+@web.stream_request_body
+class BlobBatchUploadHandler(StreamedUploadHandler):
+    """``POST blobs``: many blobs in one streamed body of frames.
+
+    Each blob is hashed while it streams and committed to the store when its
+    frame ends and its bytes match its sha256; the caller's possession of all
+    of them is recorded in one transaction at the end, only if every frame was
+    valid. Blobs of a refused body stay unreferenced, invisible to everyone,
+    until ``gc-blobs`` removes them.
+    """
+
+    parser: blob_frames.FrameParser | None = None
+    writer: BlobWriter | None = None
+    total = 0
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self._finished:
+            return
+        limit = self.limits.max_submission_size
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > limit + BATCH_SLACK:
+            raise APIError(413, f"The files total more than the limit of {limit} bytes")
+        self.request.connection.set_max_body_size(limit + BATCH_SLACK)  # type: ignore[union-attr]
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type != blob_frames.CONTENT_TYPE:
+            raise APIError(415, f"Send the blobs as {blob_frames.CONTENT_TYPE}")
+        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise APIError(415, "Frames carry their own encoding; send no Content-Encoding")
+        self.parser = blob_frames.FrameParser(self.limits.max_file_size)
+        self.committed: list[BlobInfo] = []
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.parser is None or self._finished:
+            return
+        try:
+            await self.runner.in_thread(self._consume, chunk)
+        except blob_frames.FrameTooLarge as error:
+            self.refuse(413, str(error))
+        except blob_frames.FrameError as error:
+            self.refuse(400, str(error))
+        except ServiceError as error:
+            self.refuse(error.status, error.message)
+
+    def _consume(self, chunk: bytes) -> None:
+        """Parse, hash and store a chunk of the body (in a worker thread)."""
+        assert self.parser is not None
+        for event in self.parser.feed(chunk):
+            if isinstance(event, blob_frames.FrameData):
+                assert self.writer is not None
+                self.writer.write(event.data)
+            elif isinstance(event, blob_frames.FrameStart):
+                self._start(event.header)
+            else:
+                self._finish_frame(event.header)
+
+    def _start(self, header: blob_frames.FrameHeader) -> None:
+        if self.parser is not None and self.parser.frames > MAX_MANIFEST_FILES:
+            raise blob_frames.FrameTooLarge(f"At most {MAX_MANIFEST_FILES} blobs per request")
+        self.total += header.size
+        limit = self.limits.max_submission_size
+        if self.total > limit:
+            raise blob_frames.FrameTooLarge(f"The files total more than the limit of {limit} bytes")
+        self.writer = self.runner.blobs.writer()
+
+    def _finish_frame(self, header: blob_frames.FrameHeader) -> None:
+        writer, self.writer = self.writer, None
+        assert writer is not None
+        if writer.info().sha256 != header.sha256:
+            writer.abort()
+            raise blob_frames.FrameError(f"The content sent as {header.sha256} has another sha256")
+        self.committed.append(writer.commit())
+
+    def abort_upload(self) -> None:
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            self.runner.executor.submit(writer.abort)
+
+    async def post(self) -> None:
+        if self._finished:
+            return  # refused while the body arrived
+        self.body_complete = True
+        assert self.parser is not None
+        try:
+            self.parser.close()
+        except blob_frames.FrameError as error:
+            self.abort_upload()
+            raise APIError(400, str(error)) from None
+        # Possession acknowledges no work yet: the commit that references the
+        # blobs makes it durable (see Database.transaction).
+        await self.call(transfers.record_uploads, self.committed, durable=False)
+        self.created(blobs=[{"sha256": b.sha256, "size": b.size} for b in self.committed])
+
+
 routes = [
+    (r"blobs", BlobBatchUploadHandler),
     (r"blobs/missing", MissingBlobsHandler),
+    (r"blobs/download", BlobDownloadHandler),
     (r"blobs/([^/]+)", BlobHandler),
 ]

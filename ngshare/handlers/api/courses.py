@@ -29,9 +29,15 @@ class ReleaseHandler(JSONHandler):
         self.success(files=manifest_json(files))
 
     async def put(self, course: str, assignment: str) -> None:
+        """Release; ``?replace=true`` swaps the files of an existing release.
+
+        Replacing keeps the submissions and feedback (``release_assignment
+        --force``); without it an existing release is a 409.
+        """
+        replace = self.flag("replace")
         manifest = self.manifest()
         limit = self.limits.max_submission_size
-        await self.call(transfers.release, course, assignment, manifest, limit)
+        await self.call(transfers.release, course, assignment, manifest, limit, replace)
         self.created()
 
     async def delete(self, course: str, assignment: str) -> None:
@@ -54,7 +60,7 @@ class SubmissionsHandler(JSONHandler):
         self.created(timestamp=format_iso(timestamp))
 
     async def get(self, course: str, assignment: str) -> None:
-        if self.get_argument("latest", "false") == "true":
+        if self.flag("latest"):
             found = await self.call(transfers.latest_submissions, course, assignment, readonly=True)
             self.success(
                 submissions=[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ngshare import __version__
+from ngshare import __version__, blob_frames
 from ngshare.handlers.base import APIHandler
 
 _JSON = "application/json"
@@ -47,6 +47,36 @@ def _success_with(**properties: dict[str, Any]) -> dict[str, Any]:
         "required": ["success", *properties],
         "properties": {"success": {"type": "boolean", "enum": [True]}, **properties},
     }
+
+
+def _flag(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+
+
+_HASH_LIST = {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+
+
+def _hash_list_body(**extra_properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON body naming blobs: ``{"sha256": [...], ...}``."""
+    schema = {
+        "type": "object",
+        "required": ["sha256"],
+        "properties": {"sha256": _HASH_LIST, **extra_properties},
+    }
+    return {"required": True, "content": {_JSON: {"schema": schema}}}
+
+
+_FRAMES_DESCRIPTION = (
+    "A sequence of frames, one per blob: a line of JSON "
+    '`{"sha256": <hex>, "size": <bytes>, "encoding": "identity"|"gzip"}` ending in a '
+    "newline, then the content: exactly `size` bytes (identity) or one gzip member that "
+    "inflates to `size` bytes (gzip)."
+)
 
 
 def _path_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -184,6 +214,14 @@ _EVENT_PAGE = _success_with(
 )
 _SUBMISSIONS = {"type": "array", "items": _ref("SubmissionRecord")}
 _NAMES = {"type": "array", "items": {"type": "string"}}
+_BLOB_LIST = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["sha256", "size"],
+        "properties": {"sha256": {"type": "string"}, "size": {"type": "integer"}},
+    },
+}
 
 
 def build_document(base_url: str) -> dict[str, Any]:
@@ -212,6 +250,10 @@ def build_document(base_url: str) -> dict[str, Any]:
             },
             "put": {
                 "summary": "Release an assignment (instructors); upload missing blobs first",
+                "description": "With replace=true an existing release gets the new files "
+                "and keeps its submissions and feedback; without it, an existing release "
+                "is a 409.",
+                "parameters": [_flag("replace")],
                 "requestBody": _MANIFEST_BODY,
                 "responses": {
                     **_ok(_success_with(), "201", "Released"),
@@ -247,15 +289,11 @@ def build_document(base_url: str) -> dict[str, Any]:
             "get": {
                 "summary": "All submissions (instructors); latest=true adds each "
                 "student's latest submission with files",
-                "parameters": [
-                    {
-                        "name": "latest",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["true", "false"]},
-                    }
-                ],
-                "responses": {**_ok(_success_with(submissions=_SUBMISSIONS)), **_errors(404)},
+                "parameters": [_flag("latest")],
+                "responses": {
+                    **_ok(_success_with(submissions=_SUBMISSIONS)),
+                    **_errors(400, 404),
+                },
             },
         },
         f"{assignment}/submissions/{{student}}": {
@@ -332,28 +370,50 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "responses": {**_ok(_success_with()), **_errors(400, 404, 409)},
             },
         },
+        f"{api}/blobs": {
+            "post": {
+                "summary": "Upload many blobs in one streamed body (any user)",
+                "description": "Each blob is checked against its sha256 as it arrives; "
+                "the caller's possession of them is recorded only if every frame is valid. "
+                + _FRAMES_DESCRIPTION,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        blob_frames.CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}
+                    },
+                },
+                "responses": {
+                    **_ok(_success_with(blobs=_BLOB_LIST), "201", "Stored"),
+                    **_errors(400, 413, 415),
+                },
+            }
+        },
+        f"{api}/blobs/download": {
+            "post": {
+                "summary": "Download many blobs the caller may read, in one streamed body",
+                "description": "One 404 if any of them is unreadable or absent (the two "
+                "look the same). With gzip true, text blobs come gzip-encoded. "
+                + _FRAMES_DESCRIPTION,
+                "requestBody": _hash_list_body(gzip={"type": "boolean"}),
+                "responses": {
+                    "200": {
+                        "description": "The blobs, in the order asked for, once each",
+                        "content": {
+                            blob_frames.CONTENT_TYPE: {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    **_errors(400, 404),
+                },
+            }
+        },
         f"{api}/blobs/missing": {
             "post": {
                 "summary": "Which of these blobs the caller must upload (any user)",
                 "description": "Blobs the caller may read or has uploaded count as present; "
                 "nothing else does, so the answer reveals nothing about other users' files.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        _JSON: {
-                            "schema": {
-                                "type": "object",
-                                "required": ["sha256"],
-                                "properties": {
-                                    "sha256": {
-                                        "type": "array",
-                                        "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                                    }
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _hash_list_body(),
                 "responses": {**_ok(_success_with(missing=_NAMES)), **_errors(400)},
             }
         },
