@@ -39,6 +39,7 @@ from ngshare.handlers import api, v1
 from ngshare.handlers.base import NotFoundHandler
 from ngshare.handlers.health import HealthHandler
 from ngshare.handlers.oauth import OAuthCallbackHandler
+from ngshare.handlers.v1.release_cache import ReleaseCache
 from ngshare.hub_groups import HubGroups
 from ngshare.log import log_request
 from ngshare.purge import purge_periodically
@@ -173,6 +174,11 @@ class NgshareApp(Application):
         64 * 1024**2,
         help="""Bytes of memory for compressed copies of small text blobs (notebooks),
         so a release downloaded by every student is compressed once; 0 turns it off.""",
+    ).tag(config=True)
+    release_cache_size = Integer(
+        64 * 1024**2,
+        help="""Bytes of memory for v1 release answers (every file base64-encoded in
+        JSON), so a release fetched by every student is encoded once; 0 turns it off.""",
     ).tag(config=True)
     course_quota = Integer(
         0,
@@ -362,6 +368,7 @@ class NgshareApp(Application):
                 self.max_body_size, self.max_file_size, self.max_submission_size
             ),
             "gzip_cache": GzipCache(self.gzip_cache_size, GZIP_CACHE_MAX_BLOB),
+            "release_cache": ReleaseCache(self.release_cache_size),
             "deleted_retention": datetime.timedelta(days=self.deleted_retention_days),
             "log_function": log_request,
             "default_handler_class": NotFoundHandler,

@@ -1,8 +1,9 @@
 """Properties of the validation and encoding code, checked with Hypothesis.
 
 No server and no network: these call the functions that every request goes
-through (name and path validation, the v1 base64 tree encoding, the own-API
-manifest parsing) with generated input, including hostile input.
+through (name and path validation, the v1 form decoding and base64 tree
+encoding, the own-API manifest parsing) with generated input, including
+hostile input.
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ import hashlib
 import json
 import posixpath
 import unicodedata
+import urllib.parse
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tornado.httputil import HTTPHeaders, HTTPInputError, parse_body_arguments
 
 from ngshare.handlers.api.base import JSONHandler
 from ngshare.handlers.base import APIError
+from ngshare.handlers.v1.form import URLENCODED, parse_form, parse_urlencoded, unquote_plus
 from ngshare.handlers.v1.tree import decode_tree, encode_tree
 from ngshare.names import (
     MAX_NAME_LENGTH,
@@ -306,3 +310,122 @@ def test_valid_manifests_are_parsed_exactly(files: dict[str, tuple[str, int]]) -
     body = {"files": [{"path": p, "sha256": h, "size": n} for p, (h, n) in files.items()]}
     entries = parse_manifest(json.dumps(body).encode())
     assert entries == [ManifestEntry(p, h, n) for p, (h, n) in files.items()]
+
+
+# -- v1 form bodies ---------------------------------------------------------------------
+
+
+def tornado_form(content_type: str, body: bytes) -> dict[str, list[bytes]] | HTTPInputError:
+    """What Tornado's own parser finds in a body (or the error it raises)."""
+    fields: dict[str, list[bytes]] = {}
+    try:
+        parse_body_arguments(content_type, body, fields, {}, HTTPHeaders())
+    except HTTPInputError as error:
+        return error
+    return fields
+
+
+def fast_form(content_type: str, body: bytes) -> dict[str, list[bytes]] | HTTPInputError:
+    try:
+        return parse_form(content_type, body, HTTPHeaders())
+    except HTTPInputError as error:
+        return error
+
+
+def same_outcome(content_type: str, body: bytes) -> None:
+    expected, found = tornado_form(content_type, body), fast_form(content_type, body)
+    if isinstance(expected, HTTPInputError):
+        assert isinstance(found, HTTPInputError)
+        assert str(found) == str(expected)
+    else:
+        assert found == expected
+        # Same order of fields too, as a handler iterating them would see.
+        assert list(found) == list(expected)
+
+
+FORM_TEXT = st.text(
+    st.one_of(st.sampled_from("%=&+;# \n\r\x00é€🎉"), st.characters(exclude_categories=("Cs",))),
+    max_size=30,
+)
+FORM_PAIRS = st.lists(st.tuples(FORM_TEXT, FORM_TEXT), max_size=6)
+# Many more examples than elsewhere: each is cheap, and the fast decoder's
+# shortcuts are exactly where rare inputs would differ.
+FORM_PROPERTY = settings(PROPERTY, max_examples=1000)
+
+
+@FORM_PROPERTY
+@given(FORM_PAIRS, st.sampled_from(["", "/", "/+=", "%"]))
+def test_encoded_forms_decode_as_tornado_decodes_them(
+    pairs: list[tuple[str, str]], safe: str
+) -> None:
+    """Forms as clients encode them: decoded the fast way, to Tornado's result."""
+    body = urllib.parse.urlencode(pairs, safe=safe).encode("ascii")
+    same_outcome(URLENCODED, body)
+    if safe in ("", "/"):
+        # Input encoded in full never needs the fallback (with "%" or "="
+        # left unescaped, it may not be well-formed).
+        assert parse_urlencoded(body) is not None
+
+
+# Raw bytes biased towards what makes percent-decoding go wrong.
+FORM_BYTES = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [b"%", b"%2", b"%25", b"%3D", b"%3d", b"%2B", b"%zz", b"%%", b"%0A", b"%E2%82%AC"]
+        ),
+        st.sampled_from([b"=", b"&", b"+", b";", b"\n", b"\r", b"\r\n", b"a", b"F", b"0", b"\xff"]),
+        st.binary(max_size=4),
+    ),
+    max_size=24,
+).map(b"".join)
+
+
+@FORM_PROPERTY
+@given(FORM_BYTES)
+def test_any_body_decodes_as_tornado_decodes_it(body: bytes) -> None:
+    same_outcome(URLENCODED, body)
+    same_outcome(URLENCODED + "; charset=UTF-8", body)
+
+
+@FORM_PROPERTY
+@given(FORM_BYTES)
+def test_fast_unquoting_is_exact_or_declines(raw: bytes) -> None:
+    decoded = unquote_plus(raw)
+    if decoded is not None:
+        assert decoded == urllib.parse.unquote_to_bytes(raw.replace(b"+", b" "))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"a=1;b=2",  # ";" separates nothing since Python 3.10
+        b"a=1&a=2&a=",  # repeated names, an empty value
+        b"a&=x&&b==c&",  # no "=", no name, empty fields, "=" in a value
+        b"files=%5B%7B%22x%22%3A+%22%2B%2F%3D%22%7D%5D",  # a small v1 upload
+        b"f=%25%32%35%3D%253D",  # escapes of "%" and "=" stay decoded once
+        b"f=%zz%2%",  # invalid escapes, a final "%"
+        b"f=%%41%=41",
+        b"f=%0A%0d%\n%\r\n",
+        # Each would decode wrongly but to the right length without one of
+        # the fast decoder's checks: a "=" of its own, "%" before LF, before CR.
+        b"f=%zz=41",
+        b"f=a%\nb",
+        b"f=%zz%\rAB",
+        b"%C3%A9t%C3%A9=%E2%82%AC&%FF=%ff",  # names are read as latin-1
+        b"f=\xc3\xa9%20\xff",  # raw bytes outside ASCII
+        b"&".join(b"f=%20" for _ in range(100)),  # more fields than the fast path takes
+        b"&".join(b"f" for _ in range(1001)),  # more than Tornado accepts
+    ],
+)
+def test_form_examples_decode_as_tornado_decodes_them(body: bytes) -> None:
+    same_outcome(URLENCODED, body)
+
+
+def test_other_bodies_are_left_to_tornado() -> None:
+    multipart = b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\n%41+\r\n--b--\r\n'
+    assert fast_form("multipart/form-data; boundary=b", multipart) == {"f": [b"%41+"]}
+    same_outcome("multipart/form-data; boundary=b", multipart)
+    same_outcome("text/plain", b"f=1")
+    gzipped = HTTPHeaders({"Content-Encoding": "gzip"})
+    with pytest.raises(HTTPInputError):
+        parse_form(URLENCODED, b"f=1", gzipped)

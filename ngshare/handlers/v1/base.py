@@ -14,9 +14,9 @@ import datetime
 from collections.abc import Sequence
 
 from tornado import web
-from tornado.httputil import parse_body_arguments
 
 from ngshare.handlers.base import APIError, APIHandler
+from ngshare.handlers.v1.form import parse_form
 from ngshare.handlers.v1.tree import UploadedFile, decode_tree, encode_tree
 from ngshare.service import quota
 from ngshare.service.files import FileView, StoredFile
@@ -84,14 +84,8 @@ class V1Handler(APIHandler):
         body, self._body_parts = b"".join(self._body_parts), []
         if not body:
             return
-        fields: dict[str, list[bytes]] = {}
-        await self.runner.in_thread(
-            parse_body_arguments,
-            self.request.headers.get("Content-Type", ""),
-            body,
-            fields,
-            {},
-            self.request.headers,
+        fields = await self.runner.in_thread(
+            parse_form, self.request.headers.get("Content-Type", ""), body, self.request.headers
         )
         for name, values in fields.items():
             self.request.body_arguments.setdefault(name, []).extend(values)

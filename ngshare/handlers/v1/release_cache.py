@@ -1,0 +1,93 @@
+"""The v1 answer to fetching a release, encoded once and kept in memory.
+
+Every student of a course fetches the same release, and v1 answers with all
+of its files base64-encoded in one JSON body (megabytes); encoding it again for
+each student was most of the server's CPU for a fetch. So the encoded body is
+kept, keyed by what it is made of: each file's path, sha256 and md5, in the
+order listed. The same key always means the same bytes, so an entry can never
+be stale: a re-released, replaced, deleted or restored assignment lists other
+files (a new key), or the same files (the same body). Nothing is invalidated,
+only the least recently used answers evicted beyond a byte budget. Each server
+process (each replica) keeps its own, within ``NgshareApp.release_cache_size``.
+
+The cache holds answers, not permissions: the handler checks that the caller
+may read the release before it looks here, on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ngshare.handlers.v1.tree import encode_tree
+from ngshare.service.files import FileView
+
+#: What an encoded release is made of: (path, sha256, md5) of each file, in order.
+ReleaseKey = tuple[tuple[str, str, str], ...]
+
+
+def release_key(views: Sequence[FileView]) -> ReleaseKey:
+    return tuple((v.path, v.sha256, v.md5) for v in views)
+
+
+@dataclass(frozen=True)
+class EncodedRelease:
+    """A release's whole response body, with the ETag Tornado gives that body."""
+
+    body: bytes
+    etag: str
+
+
+def encode_release(views: Sequence[FileView], contents: Sequence[bytes]) -> EncodedRelease:
+    """The body ``success(files=...)`` would send (the same ``json.dumps`` call)."""
+    body = json.dumps({"success": True, "files": encode_tree(views, contents)}).encode("utf-8")
+    # Tornado's RequestHandler.compute_etag, computed once instead of per answer.
+    etag = f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
+    return EncodedRelease(body, etag)
+
+
+class ReleaseCache:
+    """Encoded release answers by :data:`ReleaseKey`, least recently used evicted first.
+
+    Safe to use from the event loop and from worker threads alike.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._entries: OrderedDict[ReleaseKey, EncodedRelease] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Bytes of response bodies held."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: ReleaseKey) -> EncodedRelease | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: ReleaseKey, encoded: EncodedRelease) -> None:
+        """Keep ``encoded`` unless it alone is over the budget; evict to make room."""
+        cost = len(encoded.body)
+        if cost > self.budget:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._bytes -= len(previous.body)
+            self._entries[key] = encoded
+            self._bytes += cost
+            while self._bytes > self.budget:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.body)
