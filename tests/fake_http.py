@@ -43,11 +43,21 @@ class FakeServer:
 
 def _handler(respond: Responder, seen: list[Request]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = bytearray()
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                body += self.rfile.read(size)
+                self.rfile.readline()  # the CRLF after each chunk
+            self.rfile.readline()  # the CRLF after the last (empty) chunk
+            return bytes(body)
+
         def handle_any(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Request(
-                self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
-            )
+            headers = dict(self.headers.items())
+            request = Request(self.command, self.path, headers, self.read_body())
+            # Forwarded on with its length known.
+            request.headers.pop("Transfer-Encoding", None)
             seen.append(request)
             response = respond(request)
             self.send_response(response.status)
@@ -57,7 +67,7 @@ def _handler(respond: Responder, seen: list[Request]) -> type[BaseHTTPRequestHan
             self.end_headers()
             self.wfile.write(response.body)
 
-        do_GET = do_POST = do_DELETE = handle_any
+        do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -20,10 +20,20 @@ from fake_http import Request, Response, forward, serve
 from nbgrader.exchange.abc import ExchangeError
 from server_process import ServerProcess, free_port
 
+from ngshare import blob_frames
 from ngshare.exchange import settings
 from ngshare.exchange.client import NgshareClient, NgshareError
+from ngshare.exchange.content import (
+    LocalContent,
+    ManifestFile,
+    assignment_path,
+    download_files,
+    parse_manifest,
+    place_new_files,
+    upload_files,
+)
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import FileRules, decode_tree, find_files, write_new_files
+from ngshare.exchange.files import FileRules, find_files
 
 OK_COURSES = Response(200, b'{"success": true, "courses": []}')
 
@@ -270,29 +280,94 @@ def test_find_files_follows_nbgraders_rules(
 
 @pytest.mark.parametrize("path", ["../evil", "/etc/passwd", "a/../../b", "a//b", ".", ""])
 def test_unsafe_paths_from_the_server_are_refused(path: str) -> None:
-    entry = {"path": path, "content": base64.b64encode(b"x").decode()}
+    entry = {"path": path, "sha256": "0" * 64, "size": 1}
     with pytest.raises(ExchangeError, match="unsafe path"):
-        decode_tree([entry], "fetch")
+        parse_manifest([entry], "fetch")
 
 
-def test_corrupted_content_is_refused() -> None:
-    entry = {"path": "a.txt", "content": base64.b64encode(b"x").decode(), "checksum": "0" * 32}
-    with pytest.raises(ExchangeError, match="checksum mismatch"):
-        decode_tree([entry], "fetch")
+def frames_response(*blobs: tuple[str, bytes]) -> Response:
+    body = b"".join(
+        blob_frames.frame_header(digest, len(data), blob_frames.IDENTITY) + data
+        for digest, data in blobs
+    )
+    return Response(200, body, {"Content-Type": blob_frames.CONTENT_TYPE})
+
+
+def test_corrupted_or_incomplete_downloads_are_refused(tmp_path: Path) -> None:
+    good = hashlib.sha256(b"x").hexdigest()
+    wanted = [(tmp_path / "a.txt", ManifestFile("a.txt", good, 1))]
+    with serve(lambda request: frames_response((good, b"y"))) as fake:
+        client, _ = client_for(fake.url)
+        with pytest.raises(ExchangeError, match=r"a\.txt arrived corrupted"):
+            download_files(client, wanted, "fetch")
+    with serve(lambda request: frames_response()) as fake:
+        client, _ = client_for(fake.url)
+        with pytest.raises(ExchangeError, match="lacks 1 file"):
+            download_files(client, wanted, "fetch")
+    with serve(lambda request: Response(200, b"not frames")) as fake:
+        client, _ = client_for(fake.url)
+        with pytest.raises(ExchangeError, match="answer is broken"):
+            download_files(client, wanted, "fetch")
+
+
+def test_only_missing_content_is_uploaded_and_only_absent_content_downloaded(
+    course: ServerProcess, tmp_path: Path
+) -> None:
+    data, notebook = os.urandom(300_000), b'{"cells": []}' * 1000
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "data.bin").write_bytes(data)
+    (release / "p1.ipynb").write_bytes(notebook)
+    with serve(lambda request: forward(request, course.root_url)) as proxy:
+        kim, _ = client_for(proxy.url, course.token("kim"))
+        files = find_files(release, FileRules(), logging.getLogger("test"))
+        first = upload_files(kim, files, "release")
+        assert upload_files(kim, files, "release again") == first
+        uploads = [r for r in proxy.requests if r.path.endswith("/api/v2/blobs")]
+        # Sent once; the second time the server had both.
+        assert len(uploads) == 1
+        assert len(uploads[0].body) < len(data) + len(notebook) / 5  # the notebook compressed
+
+        kim.send_json(
+            "PUT",
+            *assignment_path("c1", "ps1"),
+            body={"files": [entry.as_json() for entry in first]},
+            what="release",
+        )
+        ana, _ = client_for(proxy.url, course.token("ana"))
+        target = tmp_path / "fetched"
+        local = tmp_path / "local"
+        local.mkdir()
+        (local / "same-data.bin").write_bytes(data)
+        placements = [(target / entry.path, entry) for entry in first]
+        download_files(ana, placements, "fetch", LocalContent([local]))
+    assert (target / "data.bin").read_bytes() == data
+    assert (target / "p1.ipynb").read_bytes() == notebook
+    downloads = [r for r in proxy.requests if r.path.endswith("/blobs/download")]
+    # The data file was copied from the local one: only the notebook was asked for.
+    assert [json.loads(r.body)["sha256"] for r in downloads] == [[first[1].sha256]]
 
 
 def test_existing_files_are_never_overwritten(tmp_path: Path) -> None:
-    (tmp_path / "mine.txt").write_text("student's work")
-    files = decode_tree(
-        json.loads(tree(("mine.txt", b"template"), ("sub/new.txt", b"new"))), "fetch"
+    staging, destination = tmp_path / "staging", tmp_path / "work"
+    (staging / "sub").mkdir(parents=True)
+    destination.mkdir()
+    (staging / "mine.txt").write_text("template")
+    (staging / "sub" / "new.txt").write_text("new")
+    (destination / "mine.txt").write_text("student's work")
+    placed = place_new_files(
+        staging, destination, ["mine.txt", "sub/new.txt"], logging.getLogger("test")
     )
-    written, kept = write_new_files(tmp_path, files, logging.getLogger("test"))
-    assert (written, kept) == (["sub/new.txt"], ["mine.txt"])
-    assert (tmp_path / "mine.txt").read_text() == "student's work"
-    assert (tmp_path / "sub" / "new.txt").read_text() == "new"
+    assert placed == ["sub/new.txt"]
+    assert (destination / "mine.txt").read_text() == "student's work"
+    assert (destination / "sub" / "new.txt").read_text() == "new"
 
 
 def test_a_tree_that_cannot_exist_on_disk_is_an_exchange_error(tmp_path: Path) -> None:
-    files = decode_tree(json.loads(tree(("a", b"file"), ("a/b", b"under a file"))), "fetch")
+    staging, destination = tmp_path / "staging", tmp_path / "work"
+    (staging / "a").mkdir(parents=True)
+    (staging / "a" / "b").write_text("under a file")
+    destination.mkdir()
+    (destination / "a").write_text("a file")
     with pytest.raises(ExchangeError, match="Could not write a/b"):
-        write_new_files(tmp_path, files, logging.getLogger("test"))
+        place_new_files(staging, destination, ["a/b"], logging.getLogger("test"))

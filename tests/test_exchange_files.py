@@ -2,8 +2,9 @@
 
 Real nbgrader commands, each user with their own home, working directory and
 environment (course c1: instructor kim, students ana and bob). Covered:
-``release_assignment --force`` and ``list --remove``, which must not silently
-delete submissions; ``CourseDirectory.ignore``, ``include`` and
+``release_assignment --force``, which replaces the files in place and
+keeps submissions, and ``list --remove``, which must not silently delete
+them; ``CourseDirectory.ignore``, ``include`` and
 ``max_file_size`` on release and submit; fetch never overwriting a student's
 files (``--replace`` only adds missing ones); ``collect --update``; the user
 name taken from the operating system when ``JUPYTERHUB_USER`` is unset.
@@ -30,7 +31,7 @@ from server_process import ServerProcess
 pytestmark = pytest.mark.nbgrader
 
 
-def test_release_force_and_remove_keep_submissions_safe(
+def test_release_force_keeps_submissions_and_remove_refuses(
     course: ServerProcess, tmp_path: Path
 ) -> None:
     kim = make_user(tmp_path, course, "kim", config=instructor_config("c1"))
@@ -50,19 +51,27 @@ def test_release_force_and_remove_keep_submissions_safe(
     assert ana.path("ps1", "hint.txt").read_text(encoding="utf-8") == "use +"
     ana.run("submit", "ps1", "--course", "c1")
 
-    # Replacing or removing the release would delete ana's submission: refused.
-    refused_force, refused_remove, inbound_remove = run_parallel(
-        (kim, ["release_assignment", "ps1", "--force"]),
+    # A forced re-release replaces the files in place: ana's submission stays.
+    kim.path("release", "ps1", "hint.txt").write_text("use -", encoding="utf-8")
+    forced_again = kim.run("release_assignment", "ps1", "--force")
+    assert "Overwriting files: c1 ps1" in forced_again.output
+    assert len(course.client("kim").get("submissions", "c1", "ps1").json()["submissions"]) == 1
+    assert ana.run("fetch_assignment", "ps1", "--course", "c1", "--replace").returncode == 0
+    refetched = course.client("ana").get("assignment", "c1", "ps1").json()["files"]
+    assert {f["path"] for f in refetched} == {"hint.txt", "problem1.ipynb"}
+    assert ana.path("ps1", "hint.txt").read_text(encoding="utf-8") == "use +"  # hers, kept
+
+    # Removing the release would delete ana's submission: refused.
+    refused_remove, inbound_remove = run_parallel(
         (kim, ["list", "--remove", "ps1"]),
         (kim, ["list", "--inbound", "--remove", "ps1"]),
         check=False,
     )
     assert inbound_remove.returncode != 0
     assert "ngshare cannot remove submissions" in inbound_remove.output
-    for refused in (refused_force, refused_remove):
-        assert refused.returncode != 0, str(refused)
-        assert "ngshare holds 1 submission(s) of it from 1 student(s)" in refused.output
-        assert "--Exchange.allow_deleting_submissions=True" in refused.output
+    assert refused_remove.returncode != 0, str(refused_remove)
+    assert "ngshare holds 1 submission(s) of it from 1 student(s)" in refused_remove.output
+    assert "--Exchange.allow_deleting_submissions=True" in refused_remove.output
     assert len(course.client("kim").get("submissions", "c1", "ps1").json()["submissions"]) == 1
 
     removed = kim.run("list", "--remove", "ps1", "--Exchange.allow_deleting_submissions=True")

@@ -1,4 +1,4 @@
-"""The HTTP client for the ngshare v1 API.
+"""The HTTP client for the ngshare API (v1 for listings, the own API for files).
 
 Every request has a timeout; idempotent requests are retried with
 exponential backoff when the server cannot be reached or a proxy in front of
@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -98,8 +98,18 @@ class _UploadBody:
         return chunk
 
 
-def _never_sent(error: requests.RequestException) -> bool:
+class StreamBroken(Exception):
+    """A response body broke off while it was being consumed."""
+
+    def __init__(self, error: requests.RequestException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _never_sent(error: requests.RequestException | StreamBroken) -> bool:
     """Whether the request certainly did not reach the server (safe to resend)."""
+    if isinstance(error, StreamBroken):
+        return False
     if isinstance(error, requests.ConnectTimeout):
         return True
     reason = getattr(error.args[0], "reason", None) if error.args else None
@@ -159,7 +169,61 @@ class NgshareClient:
     ) -> JSON:
         """POST form fields; ``retry`` only for requests that are safe to repeat."""
         headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else {}
-        return self.request("POST", parts, data=data, headers=headers, retry=retry, what=what)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        payload = urlencode(data).encode("ascii")
+        return self.request("POST", parts, body=payload, headers=headers, retry=retry, what=what)
+
+    def send_json(
+        self,
+        method: str,
+        *parts: str,
+        body: Any,
+        what: str,
+        retry: bool = False,
+        idempotency_key: str | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> JSON:
+        """A JSON body (the own API); ``retry`` only for requests safe to repeat."""
+        headers = {"Content-Type": "application/json"}
+        if idempotency_key:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
+        payload = json.dumps(body).encode("utf-8")
+        return self.request(
+            method, parts, params=params, body=payload, headers=headers, retry=retry, what=what
+        )
+
+    def upload_stream(
+        self,
+        *parts: str,
+        body: Callable[[], Iterable[bytes]],
+        content_type: str,
+        what: str,
+    ) -> JSON:
+        """POST a body produced in chunks (made anew for each attempt); retried like GET.
+
+        Only for uploads that are safe to repeat, such as content-addressed blobs.
+        """
+        headers = {"Content-Type": content_type}
+        return self.request("POST", parts, body=body, headers=headers, retry=True, what=what)
+
+    def download_stream(
+        self, *parts: str, body: Any, consume: Callable[[Iterator[bytes]], None], what: str
+    ) -> None:
+        """POST a JSON request and hand a successful response's body to ``consume`` in chunks.
+
+        ``consume`` must cope with being called again from the start when a
+        broken transfer is retried.
+        """
+        payload = json.dumps(body).encode("utf-8")
+        self.request(
+            "POST",
+            parts,
+            body=payload,
+            headers={"Content-Type": "application/json"},
+            retry=True,
+            what=what,
+            consume=consume,
+        )
 
     @staticmethod
     def new_idempotency_key() -> str:
@@ -173,19 +237,25 @@ class NgshareClient:
         parts: tuple[str, ...],
         *,
         params: Mapping[str, str] | None = None,
-        data: Mapping[str, str] | None = None,
+        body: bytes | Callable[[], Iterable[bytes]] | None = None,
         headers: Mapping[str, str] | None = None,
         retry: bool,
         what: str,
+        consume: Callable[[Iterator[bytes]], None] | None = None,
     ) -> JSON:
-        """Send one API request (retrying when allowed) and return its JSON body."""
+        """Send one API request (retrying when allowed) and return its JSON body.
+
+        With ``consume``, a successful response's body goes there in chunks
+        instead (and an empty JSON object is returned).
+        """
         url = self.url(*parts)
-        payload = urlencode(data).encode("ascii") if data is not None else None
         attempt = 0
         while True:
             try:
-                status, body, location = self._send(method, url, params, payload, headers, what)
-            except requests.RequestException as error:
+                status, content, location = self._send(
+                    method, url, params, body, headers, what, consume
+                )
+            except (requests.RequestException, StreamBroken) as error:
                 if attempt < self.retries and (retry or _never_sent(error)):
                     attempt += 1
                     self._wait(attempt, what, f"cannot reach the server ({_reason(error)})")
@@ -199,7 +269,9 @@ class NgshareClient:
                 attempt += 1
                 self._wait(attempt, what, f"the server answered HTTP {status}")
                 continue
-            return self._decode(method, url, status, body, location, what)
+            if consume is not None and status == 200:
+                return {}
+            return self._decode(method, url, status, content, location, what)
 
     def _wait(self, attempt: int, what: str, reason: str) -> None:
         delay = self.backoff * 2 ** (attempt - 1)
@@ -218,32 +290,38 @@ class NgshareClient:
         method: str,
         url: str,
         params: Mapping[str, str] | None,
-        payload: bytes | None,
+        payload: bytes | Callable[[], Iterable[bytes]] | None,
         headers: Mapping[str, str] | None,
         what: str,
+        consume: Callable[[Iterator[bytes]], None] | None,
     ) -> tuple[int, bytes, str | None]:
-        request_headers = dict(headers or {})
-        body: bytes | _UploadBody | None = payload
-        if payload is not None:
-            request_headers["Content-Type"] = "application/x-www-form-urlencoded"
-            if len(payload) > LARGE_TRANSFER:
-                self.log.info("%s: uploading %s", what, human_size(len(payload)))
-                body = _UploadBody(payload, _Progress(self.log, "uploaded", what, len(payload)))
+        body: bytes | _UploadBody | Iterable[bytes] | None
+        if callable(payload):
+            body = payload()
+        elif payload is not None and len(payload) > LARGE_TRANSFER:
+            self.log.info("%s: uploading %s", what, human_size(len(payload)))
+            body = _UploadBody(payload, _Progress(self.log, "uploaded", what, len(payload)))
+        else:
+            body = payload
         with self.session.request(
             method,
             url,
             params=params,
             data=body,
-            headers=request_headers,
+            headers=dict(headers or {}),
             timeout=self.timeout,
             allow_redirects=False,
             stream=True,
         ) as response:
-            return (
-                response.status_code,
-                self._read(response, what),
-                response.headers.get("Location"),
-            )
+            location = response.headers.get("Location")
+            if consume is not None and response.status_code == 200:
+                try:
+                    consume(response.iter_content(CHUNK_SIZE))
+                except requests.RequestException as error:
+                    # Broke off mid-body: the whole request may be retried.
+                    raise StreamBroken(error) from error
+                return response.status_code, b"", location
+            return response.status_code, self._read(response, what), location
 
     def _read(self, response: requests.Response, what: str) -> bytes:
         total = int(response.headers.get("Content-Length") or 0)
@@ -278,7 +356,7 @@ class NgshareClient:
                 + URL_HINT,
                 status=status,
             )
-        if status == 200 and decoded.get("success") is True:
+        if 200 <= status < 300 and decoded.get("success") is True:
             return decoded
         message = str(decoded.get("message") or "no message")
         raise NgshareError(
@@ -297,7 +375,9 @@ def _hint(status: int, message: str) -> str:
     return ""
 
 
-def _reason(error: requests.RequestException) -> str:
+def _reason(error: requests.RequestException | StreamBroken) -> str:
+    if isinstance(error, StreamBroken):
+        return f"the transfer broke off: {_reason(error.error)}"
     if isinstance(error, requests.Timeout):
         return "timed out"
     if isinstance(error, requests.ConnectionError):

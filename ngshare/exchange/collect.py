@@ -2,11 +2,12 @@
 
 ``GET /submissions/{course}/{assignment}`` lists every submission; for each
 student the latest one (or, with ``before_duedate``, the latest before the
-due date in the gradebook) is downloaded with
-``GET /submission/{course}/{assignment}/{student}?timestamp=...`` into
-submitted/<student>/<assignment>/, with the server's timestamp in
-``timestamp.txt``. ``--update`` replaces an older collected copy. One
-student's failure does not stop the others; the command fails at the end.
+due date in the gradebook) goes into submitted/<student>/<assignment>/, with
+the server's timestamp in ``timestamp.txt``. The own API gives the files of
+every latest submission in one request; the content the instructor does not
+already have locally comes in one streamed download. ``--update`` replaces
+an older collected copy. One student's failure does not stop the others;
+the command fails at the end.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -22,16 +24,17 @@ from nbgrader.exchange.abc import ExchangeError
 from nbgrader.utils import parse_utc
 
 from ngshare.exchange.assignments import SubmissionEntry, submissions
-from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import (
-    FileRules,
-    RemoteFile,
-    decode_tree,
-    discard,
-    is_safe_path,
-    staging_directory,
-    write_new_files,
+from ngshare.exchange.content import (
+    LocalContent,
+    ManifestFile,
+    api_timestamp,
+    assignment_path,
+    download_files,
+    parse_manifest,
+    submission_path,
 )
+from ngshare.exchange.exchange import Exchange
+from ngshare.exchange.files import FileRules, discard, is_safe_path, staging_directory
 
 
 class ExchangeCollect(Exchange, ABCExchangeCollect):
@@ -74,20 +77,29 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             assignment_id,
             course_id,
         )
-        failures = []
+        failures: list[str] = []
+        wanted: list[PlannedCopy] = []
         for timestamp, entry in self.src_records:
             try:
-                self.collect_one(entry, timestamp)
+                planned = self.plan(entry, timestamp)
             except ExchangeError as error:
                 self.log.error("%s", error)
                 failures.append(entry.student_id)
+                continue
+            if planned is not None:
+                wanted.append(planned)
+        manifests = self.manifests(wanted, failures)
+        ready = [planned for planned in wanted if planned.entry.student_id in manifests]
+        if ready:
+            self.collect(ready, manifests)
         if failures:
             raise ExchangeError(
                 f"Could not collect the submissions of {len(failures)} student(s): "
                 + ", ".join(failures)
             )
 
-    def collect_one(self, entry: SubmissionEntry, timestamp: datetime.datetime) -> None:
+    def plan(self, entry: SubmissionEntry, timestamp: datetime.datetime) -> PlannedCopy | None:
+        """Where a submission goes, or None if the copy already there is to be kept."""
         student_id, assignment_id = entry.student_id, self.coursedir.assignment_id
         if not is_safe_path(student_id) or "/" in student_id:
             raise ExchangeError(f"Skipping a submission by {student_id!r}: not a usable name")
@@ -111,48 +123,120 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
                         student_id,
                         assignment_id,
                     )
-                return
+                return None
             self.log.info("Updating submission: %s %s", student_id, assignment_id)
         else:
             self.log.info("Collecting submission: %s %s", student_id, assignment_id)
-        files = self.download(entry)
-        staging = staging_directory(dest_path)
-        try:
-            write_new_files(staging, files, self.log)
-            # The instructor's copy carries the server's time of submission:
-            # autograde reads it for lateness, release_feedback to name it.
-            (staging / "timestamp.txt").write_text(entry.timestamp, encoding="utf-8")
-            if updating:
-                discard(dest_path)
-            staging.rename(dest_path)
-        except BaseException:
-            discard(staging)
-            raise
+        return PlannedCopy(entry, dest_path, updating)
 
-    def download(self, entry: SubmissionEntry) -> list[RemoteFile]:
+    def manifests(
+        self, wanted: list[PlannedCopy], failures: list[str]
+    ) -> dict[str, list[ManifestFile]]:
+        """The files of each wanted submission, by student.
+
+        When every wanted submission is its student's latest (no
+        ``before_duedate``), one request brings all of them.
+        """
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
-        what = f"download the submission of {entry.student_id!r} ({entry.timestamp})"
-        response = self.client.get(
-            "submission",
-            course_id,
-            assignment_id,
-            entry.student_id,
-            params={"timestamp": entry.timestamp},
-            what=what,
-        )
+        found: dict[str, list[ManifestFile]] = {}
+        if wanted and not self.before_duedate:
+            what = f"list the latest submissions of assignment {assignment_id!r}"
+            response = self.client.get(
+                *assignment_path(course_id, assignment_id),
+                "submissions",
+                params={"latest": "true"},
+                what=what,
+            )
+            latest = {
+                (str(item.get("student")), str(item.get("timestamp"))): item.get("files")
+                for item in response.get("submissions", [])
+                if isinstance(item, dict)
+            }
+            for planned in wanted:
+                entry = planned.entry
+                files = latest.get((entry.student_id, api_timestamp(entry.timestamp)))
+                if files is not None:
+                    found[entry.student_id] = parse_manifest(files, what)
+        for planned in wanted:
+            entry = planned.entry
+            if entry.student_id in found:
+                continue
+            # Older than the latest (before_duedate), or submitted meanwhile.
+            what = f"download the submission of {entry.student_id!r} ({entry.timestamp})"
+            try:
+                response = self.client.get(
+                    *submission_path(course_id, assignment_id, entry.student_id, entry.timestamp),
+                    what=what,
+                )
+                found[entry.student_id] = parse_manifest(response.get("files"), what)
+            except ExchangeError as error:
+                self.log.error("%s", error)
+                failures.append(entry.student_id)
+        return found
+
+    def kept_files(self, student_id: str, files: list[ManifestFile]) -> list[ManifestFile]:
         rules = FileRules.from_coursedir(self.coursedir)
         kept = []
-        for remote in decode_tree(response.get("files"), what):
+        for remote in files:
             parts = remote.path.split("/")
             reason = (
                 "excluded (see CourseDirectory.ignore)"
                 if any(rules.excludes(part) for part in parts[:-1])
-                else rules.skip_reason(parts[-1], len(remote.content))
+                else rules.skip_reason(parts[-1], remote.size)
             )
             if remote.path == "timestamp.txt":
                 reason = "replaced by the server's timestamp"
             if reason is None:
                 kept.append(remote)
             else:
-                self.log.info("Skipping %s of %s: %s", remote.path, entry.student_id, reason)
+                self.log.info("Skipping %s of %s: %s", remote.path, student_id, reason)
         return kept
+
+    def collect(self, ready: list[PlannedCopy], manifests: dict[str, list[ManifestFile]]) -> None:
+        """Download every wanted submission in one transfer, then put each in place."""
+        assignment_id = self.coursedir.assignment_id
+        staged: list[tuple[PlannedCopy, Path]] = []
+        try:
+            placements = []
+            for planned in ready:
+                staging = staging_directory(planned.dest_path)
+                staged.append((planned, staging))
+                for remote in self.kept_files(
+                    planned.entry.student_id, manifests[planned.entry.student_id]
+                ):
+                    placements.append((staging.joinpath(*remote.path.split("/")), remote))
+            # Content the instructor has (the released data files, copies
+            # collected before) is copied, not downloaded again.
+            local = LocalContent(
+                [
+                    Path(
+                        self.coursedir.format_path(
+                            self.coursedir.release_directory, ".", assignment_id
+                        )
+                    ),
+                    *(planned.dest_path for planned in ready if planned.updating),
+                ]
+            )
+            download_files(
+                self.client,
+                placements,
+                f"collect {len(ready)} submission(s) of assignment {assignment_id!r}",
+                local,
+            )
+            for planned, staging in staged:
+                # The instructor's copy carries the server's time of submission:
+                # autograde reads it for lateness, release_feedback to name it.
+                (staging / "timestamp.txt").write_text(planned.entry.timestamp, encoding="utf-8")
+                if planned.updating:
+                    discard(planned.dest_path)
+                staging.rename(planned.dest_path)
+        finally:
+            for _, staging in staged:
+                discard(staging)
+
+
+@dataclass(frozen=True)
+class PlannedCopy:
+    entry: SubmissionEntry
+    dest_path: Path
+    updating: bool

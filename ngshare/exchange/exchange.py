@@ -91,10 +91,10 @@ class Exchange(ABCExchange):
         False,
         help=dedent(
             """
-            ngshare's v1 API replaces or removes an assignment by deleting it together
-            with its submissions and feedback (only a server admin can restore them).
-            `release_assignment --force` and `list --remove` therefore refuse to touch
-            an assignment that students have submitted, unless this is True.
+            Removing an assignment from ngshare removes its submissions and feedback
+            with it (only a server admin can restore them), so `list --remove` refuses
+            to remove an assignment that students have submitted, unless this is True.
+            (`release_assignment --force` replaces the files in place and keeps them.)
             """
         ),
     ).tag(config=True)

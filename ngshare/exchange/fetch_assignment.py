@@ -1,6 +1,7 @@
 """``nbgrader fetch_assignment``: download a release into ./<assignment>.
 
-``GET /assignment/{course}/{assignment}``. A student's files are never
+The release's manifest (``GET api/v2/courses/{course}/assignments/{assignment}``),
+then its files in one streamed request. A student's files are never
 overwritten: an existing assignment directory is refused, as nbgrader does,
 and with ``--replace`` (``replace_missing_files``) only files the student
 does not have are written.
@@ -12,14 +13,14 @@ import os
 
 from nbgrader.exchange.abc import ExchangeFetchAssignment as ABCExchangeFetchAssignment
 
-from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import (
-    FileRules,
-    decode_tree,
-    discard,
-    staging_directory,
-    write_new_files,
+from ngshare.exchange.content import (
+    assignment_path,
+    download_files,
+    parse_manifest,
+    place_new_files,
 )
+from ngshare.exchange.exchange import Exchange
+from ngshare.exchange.files import FileRules, discard, staging_directory
 
 
 class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
@@ -44,28 +45,35 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
 
     def copy_files(self) -> None:
         what = f"fetch assignment {self.assignment_id!r} of course {self.course_id!r}"
-        response = self.client.get("assignment", self.course_id, self.assignment_id, what=what)
+        where = assignment_path(self.course_id, self.assignment_id)
+        response = self.client.get(*where, what=what)
         rules = FileRules(exclude=tuple(self.coursedir.ignore))
         files = [
             f
-            for f in decode_tree(response.get("files"), what)
+            for f in parse_manifest(response.get("files"), what)
             if not any(rules.excludes(part) for part in f.path.split("/"))
         ]
-        self.log.info(
-            "Source: %s", self.client.url("assignment", self.course_id, self.assignment_id)
-        )
+        self.log.info("Source: %s", self.client.url(*where))
         self.log.info("Destination: %s", self.dest_path)
-        if self.dest_path.is_dir():
-            written, kept = write_new_files(self.dest_path, files, self.log)
-            for path in written:
-                self.log.warning("Replacing missing file '%s'", os.path.join(self.dest_path, path))
-            self.log.info("Kept %d existing file(s) unchanged", len(kept))
-        else:
-            staging = staging_directory(self.dest_path)
-            try:
-                write_new_files(staging, files, self.log)
-                staging.rename(self.dest_path)
-            except BaseException:
+        replacing = self.dest_path.is_dir()
+        if replacing:
+            files = [f for f in files if not self.dest_path.joinpath(*f.path.split("/")).exists()]
+        staging = staging_directory(self.dest_path)
+        try:
+            placements = [(staging.joinpath(*f.path.split("/")), f) for f in files]
+            download_files(self.client, placements, what)
+            if replacing:
+                written = place_new_files(
+                    staging, self.dest_path, [f.path for f in files], self.log
+                )
+                for path in written:
+                    self.log.warning(
+                        "Replacing missing file '%s'", os.path.join(self.dest_path, path)
+                    )
                 discard(staging)
-                raise
+            else:
+                staging.rename(self.dest_path)
+        except BaseException:
+            discard(staging)
+            raise
         self.log.info("Fetched as: %s %s", self.course_id, self.assignment_id)

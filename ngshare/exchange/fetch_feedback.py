@@ -2,7 +2,8 @@
 
 The user's submissions come from the server (``GET /submissions/{course}/
 {assignment}/{me}``), not only from the local cache, so feedback arrives even
-in a fresh home directory; for each, ``GET /feedback/...?timestamp=...``.
+in a fresh home directory; for each, the feedback manifest of the own API
+and its files in one streamed download.
 Feedback files are replaced when the instructor released newer ones, as
 nbgrader's default exchange does.
 """
@@ -12,8 +13,15 @@ from __future__ import annotations
 from nbgrader.exchange.abc import ExchangeFetchFeedback as ABCExchangeFetchFeedback
 
 from ngshare.exchange.assignments import submissions
+from ngshare.exchange.content import (
+    LocalContent,
+    download_files,
+    parse_manifest,
+    replace_files,
+    submission_path,
+)
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import decode_tree, is_safe_path, write_files
+from ngshare.exchange.files import discard, is_safe_path, staging_directory
 
 
 class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
@@ -39,14 +47,11 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
         for entry in found:
             what = f"fetch the feedback on your submission of {entry.timestamp}"
             response = self.client.get(
+                *submission_path(course_id, assignment_id, self.student_id, entry.timestamp),
                 "feedback",
-                course_id,
-                assignment_id,
-                self.student_id,
-                params={"timestamp": entry.timestamp},
                 what=what,
             )
-            files = decode_tree(response.get("files"), what)
+            files = parse_manifest(response.get("files"), what)
             if not files:
                 self.log.warning(
                     "Could not find feedback for '%s/%s' submitted at %s",
@@ -59,7 +64,17 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
                 self.log.error("Skipping feedback with an unusable timestamp %r", entry.timestamp)
                 continue
             destination = self.dest_path / entry.timestamp
-            write_files(destination, files)
+            staging = staging_directory(destination)
+            try:
+                download_files(
+                    self.client,
+                    [(staging.joinpath(*f.path.split("/")), f) for f in files],
+                    what,
+                    LocalContent([destination]),
+                )
+                replace_files(staging, destination, [f.path for f in files])
+            finally:
+                discard(staging)
             for remote in files:
                 self.log.info("Fetched feedback: %s", destination / remote.path)
             fetched += 1

@@ -1,27 +1,22 @@
-"""Local directory trees <-> the v1 "encoded directory tree".
+"""Local directory trees: which files travel, which paths are safe, staging.
 
 Uploads pick files the way nbgrader's default exchange copies them
 (``CourseDirectory.ignore`` globs prune files and whole directories,
 ``include`` globs and ``max_file_size`` apply to files) and say why each file
-was skipped. Downloads check every path the server sends before writing
-anything (no absolute paths, no ``..``) and verify checksums, so a bad
-response can neither escape the destination directory nor leave corrupt
-files behind.
+was skipped. Every path the server sends is checked before anything is
+written (no absolute paths, no ``..``), and downloads land in a staging
+directory renamed into place, so a bad or broken response can neither escape
+the destination nor leave a half-written tree (see :mod:`.content`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import fnmatch
-import hashlib
-import json
 import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,67 +120,11 @@ def check_total_size(files: Iterable[LocalFile], max_dir_size: int | None, what:
     return total
 
 
-def encode_files(files: Iterable[LocalFile]) -> str:
-    """The ``files`` form field of a v1 upload (base64 content, md5 checksum)."""
-    entries = []
-    for local in files:
-        content = local.source.read_bytes()
-        entries.append(
-            {
-                "path": local.path,
-                "content": base64.b64encode(content).decode("ascii"),
-                "checksum": hashlib.md5(content, usedforsecurity=False).hexdigest(),
-            }
-        )
-    return json.dumps(entries)
-
-
-def encode_entries(entries: Iterable[tuple[str, bytes]]) -> str:
-    """Like :func:`encode_files`, for contents already in memory."""
-    return json.dumps(
-        [
-            {
-                "path": path,
-                "content": base64.b64encode(content).decode("ascii"),
-                "checksum": hashlib.md5(content, usedforsecurity=False).hexdigest(),
-            }
-            for path, content in entries
-        ]
-    )
-
-
 def is_safe_path(path: object) -> bool:
     """A relative POSIX path that stays inside the directory it is joined to."""
     if not isinstance(path, str) or not path or "\x00" in path or "\\" in path:
         return False
     return not path.startswith("/") and all(part not in ("", ".", "..") for part in path.split("/"))
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    path: str
-    content: bytes
-
-
-def decode_tree(entries: object, what: str) -> list[RemoteFile]:
-    """Check and decode a v1 tree the server sent (with contents)."""
-    if not isinstance(entries, list):
-        raise ExchangeError(f"Could not {what}: the server sent no file list.")
-    files = []
-    for entry in entries:
-        path = entry.get("path") if isinstance(entry, dict) else None
-        if not is_safe_path(path):
-            raise ExchangeError(f"Could not {what}: the server sent an unsafe path {path!r}.")
-        assert isinstance(entry, dict) and isinstance(path, str)
-        try:
-            content = base64.b64decode(entry.get("content", ""), validate=False)
-        except (binascii.Error, ValueError, TypeError):
-            raise ExchangeError(f"Could not {what}: {path} is not valid base64.") from None
-        checksum = entry.get("checksum")
-        if checksum and hashlib.md5(content, usedforsecurity=False).hexdigest() != checksum:
-            raise ExchangeError(f"Could not {what}: {path} arrived corrupted (checksum mismatch).")
-        files.append(RemoteFile(path, content))
-    return files
 
 
 def list_paths(entries: object) -> list[tuple[str, str | None]]:
@@ -197,47 +136,6 @@ def list_paths(entries: object) -> list[tuple[str, str | None]]:
         for entry in entries
         if isinstance(entry, dict) and isinstance(entry.get("path"), str)
     ]
-
-
-def write_new_files(
-    destination: Path, files: Iterable[RemoteFile], log: logging.Logger
-) -> tuple[list[str], list[str]]:
-    """Write the files that do not exist yet; never touch an existing one.
-
-    Returns the paths written and the paths left alone.
-    """
-    written, kept = [], []
-    for remote in files:
-        target = destination.joinpath(*remote.path.split("/"))
-        if target.exists() or target.is_symlink():
-            kept.append(remote.path)
-            continue
-        with _writing(remote.path):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "xb") as handle:  # "x": never clobber, even in a race
-                handle.write(remote.content)
-        log.debug("Wrote %s", target)
-        written.append(remote.path)
-    return written, kept
-
-
-def write_files(destination: Path, files: Iterable[RemoteFile]) -> None:
-    """Write (or overwrite) files under ``destination``."""
-    for remote in files:
-        target = destination.joinpath(*remote.path.split("/"))
-        with _writing(remote.path):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(remote.content)
-
-
-@contextlib.contextmanager
-def _writing(path: str) -> Iterator[None]:
-    # A tree holding both "a" and "a/b" cannot exist on disk; neither can a
-    # file on a full disk: say which file, instead of a traceback.
-    try:
-        yield
-    except OSError as error:
-        raise ExchangeError(f"Could not write {path}: {error.strerror or error}") from None
 
 
 def staging_directory(destination: Path) -> Path:

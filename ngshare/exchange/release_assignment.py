@@ -1,10 +1,9 @@
 """``nbgrader release_assignment``: upload release/<assignment> to ngshare.
 
-``POST /assignment/{course}/{assignment}``. With ``--force`` an existing
-release is replaced; the v1 API can only do that by deleting the assignment
-(and with it every submission and feedback, which only a server admin can
-restore), so a release that students have already submitted is only replaced
-when ``allow_deleting_submissions`` says so.
+Only the files the server lacks are sent, then the manifest is committed
+(``PUT api/v2/courses/{course}/assignments/{assignment}``). With ``--force`` an
+existing release gets the new files in place (``?replace=true``): its
+submissions and feedback stay.
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ from pathlib import Path
 
 from nbgrader.exchange.abc import ExchangeReleaseAssignment as ABCExchangeReleaseAssignment
 
-from ngshare.exchange.assignments import delete_assignment, released_assignments
+from ngshare.exchange.assignments import released_assignments
+from ngshare.exchange.content import assignment_path, upload_files
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import FileRules, check_total_size, encode_files, find_files
+from ngshare.exchange.files import FileRules, check_total_size, find_files
 from ngshare.sizes import human_size
 
 
@@ -50,23 +50,25 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
         files = find_files(Path(self.src_path), FileRules.from_coursedir(self.coursedir), self.log)
         total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
-        if assignment_id in released_assignments(self.client, course_id):
+        replace = assignment_id in released_assignments(self.client, course_id)
+        if replace:
             if not self.force:
                 self.fail(
                     "Destination already exists, add --force to overwrite: "
                     f"{course_id} {assignment_id}"
                 )
             self.log.info("Overwriting files: %s %s", course_id, assignment_id)
-            delete_assignment(self, course_id, assignment_id, action="replace")
         self.log.info("Source: %s", self.src_path)
         self.log.info(
-            "Uploading %d files (%s) to %s", len(files), human_size(total), self.client.base_url
+            "Releasing %d files (%s) to %s", len(files), human_size(total), self.client.base_url
         )
-        self.client.post(
-            "assignment",
-            course_id,
-            assignment_id,
-            data={"files": encode_files(files)},
-            what=f"release assignment {assignment_id!r} of course {course_id!r}",
+        what = f"release assignment {assignment_id!r} of course {course_id!r}"
+        manifest = upload_files(self.client, files, what)
+        self.client.send_json(
+            "PUT",
+            *assignment_path(course_id, assignment_id),
+            body={"files": [entry.as_json() for entry in manifest]},
+            params={"replace": "true"} if replace else None,
+            what=what,
         )
         self.log.info("Released as: %s %s", course_id, assignment_id)

@@ -1,9 +1,10 @@
 """``nbgrader release_feedback``: upload feedback/<student>/<assignment>/*.html.
 
-``POST /feedback/{course}/{assignment}/{student}`` with the submission's
-timestamp, read from the ``timestamp.txt`` that collect wrote and
-generate_feedback copied along: feedback is attached to exactly the
-submission it was made from. Posting again replaces it (so retries are safe).
+The files go to the submission they were made from
+(``PUT api/v2/courses/{c}/assignments/{a}/submissions/{student}/{timestamp}/feedback``),
+named by the ``timestamp.txt`` that collect wrote and generate_feedback copied
+along. Putting feedback again replaces it (so retries are safe); only the
+files the server lacks are sent.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import glob
 import os
 import re
 from collections import defaultdict
+from pathlib import Path
 
 from nbgrader.exchange.abc import ExchangeError
 from nbgrader.exchange.abc import ExchangeReleaseFeedback as ABCExchangeReleaseFeedback
 
+from ngshare.exchange.content import submission_path, upload_files
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import encode_entries
+from ngshare.exchange.files import LocalFile
 
 
 class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
@@ -97,17 +100,16 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
                 notebook_id,
                 timestamp,
             )
-        entries = []
-        for notebook_id, path in notebooks:
-            with open(path, "rb") as handle:
-                entries.append((f"{notebook_id}.html", handle.read()))
-        self.client.post(
+        what = f"release the feedback of {student_id!r} on assignment {assignment_id!r}"
+        files = [LocalFile(f"{notebook_id}.html", Path(path)) for notebook_id, path in notebooks]
+        manifest = upload_files(self.client, files, what)
+        # Putting the same files again is harmless: safe to retry.
+        self.client.send_json(
+            "PUT",
+            *submission_path(course_id, assignment_id, student_id, timestamp),
             "feedback",
-            course_id,
-            assignment_id,
-            student_id,
-            data={"timestamp": timestamp, "files": encode_entries(entries)},
-            what=f"release the feedback of {student_id!r} on assignment {assignment_id!r}",
+            body={"files": [entry.as_json() for entry in manifest]},
+            what=what,
             retry=True,
         )
         self.log.info("Feedback released for %s (submission of %s)", student_id, timestamp)

@@ -1,11 +1,12 @@
 """``nbgrader submit``: upload ./<assignment> as a new submission.
 
-``POST /submission/{course}/{assignment}``; the server names the submission
-by its own timestamp, which is written to ``timestamp.txt`` in the local
-submission cache (and, on collect, in the instructor's copy). The request
-carries an ``Idempotency-Key``, one per submit, reused by its retries: a
-retry after a lost response gets the first attempt's timestamp back instead
-of creating a second submission.
+Only the files the server lacks are sent (``POST api/v2/blobs``), then the
+manifest is committed (``POST api/v2/courses/{c}/assignments/{a}/submissions``).
+The server names the submission by its own timestamp, which is written to
+``timestamp.txt`` in the local submission cache (and, on collect, in the
+instructor's copy). The commit carries an ``Idempotency-Key``, one per
+submit, reused by its retries: a retry after a lost response gets the first
+attempt's timestamp back instead of creating a second submission.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 from nbgrader.utils import find_all_notebooks
 
 from ngshare.exchange.assignments import release_listing
+from ngshare.exchange.content import assignment_path, local_timestamp, upload_files
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import (
     FileRules,
     LocalFile,
     check_total_size,
     discard,
-    encode_files,
     find_files,
     staging_directory,
 )
@@ -88,16 +89,18 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         self.log.info(
             "Uploading %d files (%s) to %s", len(files), human_size(total), self.client.base_url
         )
-        response = self.client.post(
-            "submission",
-            course_id,
-            assignment_id,
-            data={"files": encode_files(files)},
-            what=f"submit assignment {assignment_id!r} of course {course_id!r}",
+        what = f"submit assignment {assignment_id!r} of course {course_id!r}"
+        manifest = upload_files(self.client, files, what)
+        response = self.client.send_json(
+            "POST",
+            *assignment_path(course_id, assignment_id),
+            "submissions",
+            body={"files": [entry.as_json() for entry in manifest]},
+            what=what,
             retry=True,
             idempotency_key=self.client.new_idempotency_key(),
         )
-        self.timestamp = str(response["timestamp"])
+        self.timestamp = local_timestamp(str(response["timestamp"]))
         self.cache_submission(files)
         self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)
 

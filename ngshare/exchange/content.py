@@ -1,0 +1,355 @@
+"""Moving file trees through the own API: only the content the other side lacks.
+
+Uploading hashes the local files, asks the server which blobs it lacks
+(``POST blobs/missing``) and sends just those in one streamed request
+(``POST blobs``), compressing text on the way; the caller then commits a
+manifest of (path, sha256, size). Downloading takes a manifest, copies
+whatever content is already on this machine (a released data file the
+instructor has, a file already collected) and fetches the rest in one
+streamed request (``POST blobs/download``), checking every byte against its
+sha256 before anything is placed where nbgrader will look.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from nbgrader.exchange.abc import ExchangeError
+
+from ngshare import blob_frames
+from ngshare.exchange.client import NgshareClient
+from ngshare.exchange.files import LocalFile, is_safe_path
+from ngshare.sizes import human_size
+from ngshare.timestamps import format_iso, format_v1, parse_iso, parse_v1
+
+# The own API's path below the service URL.
+API = ("api", "v2")
+READ_SIZE = 1024 * 1024
+GZIP_LEVEL = 1
+SHA256_HEX = 64
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """A file as the own API names it: where it goes and what it holds."""
+
+    path: str
+    sha256: str
+    size: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+
+def api_timestamp(text: str) -> str:
+    """The own API's name for a submission whose timestamp nbgrader holds as text.
+
+    Local files (``timestamp.txt``, the submission cache) keep the v1 form
+    nbgrader has always seen; the own API names submissions in ISO 8601.
+    """
+    parsed = parse_v1(text) or parse_iso(text)
+    if parsed is None:
+        raise ExchangeError(f"{text!r} is not a timestamp ngshare wrote")
+    return format_iso(parsed)
+
+
+def local_timestamp(text: str) -> str:
+    """The v1 form of an own-API timestamp, as written to local files."""
+    parsed = parse_iso(text)
+    if parsed is None:
+        raise ExchangeError(f"The server sent an unreadable timestamp {text!r}")
+    return format_v1(parsed)
+
+
+def submission_path(course: str, assignment: str, student: str, timestamp: str) -> tuple[str, ...]:
+    """API path parts of a submission, from nbgrader's timestamp text."""
+    return (
+        *API,
+        "courses",
+        course,
+        "assignments",
+        assignment,
+        "submissions",
+        student,
+        api_timestamp(timestamp),
+    )
+
+
+def assignment_path(course: str, assignment: str) -> tuple[str, ...]:
+    return (*API, "courses", course, "assignments", assignment)
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(READ_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def parse_manifest(files: object, what: str) -> list[ManifestFile]:
+    """Check a manifest the server sent before anything is written from it."""
+    if not isinstance(files, list):
+        raise ExchangeError(f"Could not {what}: the server sent no file list.")
+    parsed = []
+    for item in files:
+        path = item.get("path") if isinstance(item, dict) else None
+        if not is_safe_path(path):
+            raise ExchangeError(f"Could not {what}: the server sent an unsafe path {path!r}.")
+        assert isinstance(item, dict) and isinstance(path, str)
+        sha256, size = item.get("sha256"), item.get("size")
+        if not isinstance(sha256, str) or len(sha256) != SHA256_HEX or not isinstance(size, int):
+            raise ExchangeError(f"Could not {what}: the server sent a bad entry for {path}.")
+        parsed.append(ManifestFile(path, sha256, size))
+    return parsed
+
+
+# -- uploading ------------------------------------------------------------------------
+
+
+def upload_files(
+    client: NgshareClient, files: Sequence[LocalFile], what: str
+) -> list[ManifestFile]:
+    """Send the content the server lacks; returns the manifest to commit."""
+    manifest: list[ManifestFile] = []
+    sources: dict[str, Path] = {}
+    for local in files:
+        sha256, size = hash_file(local.source)
+        manifest.append(ManifestFile(local.path, sha256, size))
+        sources.setdefault(sha256, local.source)
+    if not sources:
+        return manifest
+    missing = client.send_json(
+        "POST", *API, "blobs", "missing", body={"sha256": list(sources)}, what=what, retry=True
+    )["missing"]
+    sizes = {entry.sha256: entry.size for entry in manifest}
+    to_send = [(sha256, sizes[sha256], sources[sha256]) for sha256 in missing]
+    if to_send:
+        total = sum(size for _, size, _ in to_send)
+        if len(to_send) < len(sources):
+            client.log.info(
+                "Sending %d of %d files (%s); the server has the rest",
+                len(to_send),
+                len(manifest),
+                human_size(total),
+            )
+        client.upload_stream(
+            *API,
+            "blobs",
+            body=lambda: _frames(to_send),
+            content_type=blob_frames.CONTENT_TYPE,
+            what=what,
+        )
+    else:
+        client.log.info("The server has all %d files already; sending none", len(manifest))
+    return manifest
+
+
+def _frames(blobs: Sequence[tuple[str, int, Path]]) -> Iterator[bytes]:
+    """Each blob as a frame, compressed while it streams if it looks like text."""
+    for sha256, size, source in blobs:
+        with open(source, "rb") as handle:
+            first = handle.read(READ_SIZE)
+            if not blob_frames.worth_compressing(first, size):
+                yield blob_frames.frame_header(sha256, size, blob_frames.IDENTITY)
+                yield from _file_chunks(first, handle)
+                continue
+            yield blob_frames.frame_header(sha256, size, blob_frames.GZIP)
+            compressor = zlib.compressobj(GZIP_LEVEL, wbits=31)
+            for chunk in _file_chunks(first, handle):
+                yield compressor.compress(chunk)
+            yield compressor.flush()
+
+
+def _file_chunks(first: bytes, handle: IO[bytes]) -> Iterator[bytes]:
+    chunk = first
+    while chunk:
+        yield chunk
+        chunk = handle.read(READ_SIZE)
+
+
+# -- downloading ----------------------------------------------------------------------
+
+
+class LocalContent:
+    """Files already on this machine that may hold content a manifest needs.
+
+    Only files whose size matches a wanted blob are hashed, so pointing it at
+    a large directory costs little.
+    """
+
+    def __init__(self, roots: Iterable[Path]) -> None:
+        self.roots = [root for root in roots if root.is_dir()]
+
+    def find(self, wanted: dict[str, int]) -> dict[str, Path]:
+        sizes = set(wanted.values())
+        found: dict[str, Path] = {}
+        for root in self.roots:
+            for directory, _, names in os.walk(root):
+                for name in names:
+                    path = Path(directory, name)
+                    try:
+                        if not path.is_file() or path.stat().st_size not in sizes:
+                            continue
+                        sha256, _ = hash_file(path)
+                    except OSError:
+                        continue
+                    if sha256 in wanted and sha256 not in found:
+                        found[sha256] = path
+        return found
+
+
+def download_files(
+    client: NgshareClient,
+    placements: Sequence[tuple[Path, ManifestFile]],
+    what: str,
+    local: LocalContent | None = None,
+) -> None:
+    """Write each manifest file to its target path, fetching only what is not local.
+
+    Targets are new files in staging directories; a file whose bytes do not
+    match its sha256 is an error, and nothing of it is left behind by the
+    caller's discarding the staging directory.
+    """
+    wanted = {entry.sha256: entry.size for _, entry in placements}
+    have = local.find(wanted) if local is not None and wanted else {}
+    first_target: dict[str, Path] = {}
+    for target, entry in placements:
+        first_target.setdefault(entry.sha256, target)
+    fetch = [sha256 for sha256 in first_target if sha256 not in have]
+    if fetch:
+        total = sum(wanted[sha256] for sha256 in fetch)
+        client.log.info("Downloading %d files (%s)", len(fetch), human_size(total))
+        receiver = _FrameReceiver({sha256: first_target[sha256] for sha256 in fetch}, what)
+        client.download_stream(
+            *API,
+            "blobs",
+            "download",
+            body={"sha256": fetch, "gzip": True},
+            consume=receiver.consume,
+            what=what,
+        )
+        receiver.check_complete()
+    for sha256, source in have.items():
+        _copy(source, first_target[sha256])
+    for target, entry in placements:
+        if target != first_target[entry.sha256]:
+            _copy(first_target[entry.sha256], target)
+
+
+def _copy(source: Path, target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    except OSError as error:
+        raise ExchangeError(f"Could not write {target}: {error.strerror or error}") from None
+
+
+class _FrameReceiver:
+    """Writes the frames of a download into their target files, verifying each."""
+
+    def __init__(self, targets: dict[str, Path], what: str) -> None:
+        self.targets = targets
+        self.what = what
+        self.received: set[str] = set()
+
+    def consume(self, chunks: Iterator[bytes]) -> None:
+        # Called again from the start if the transfer is retried.
+        self.received.clear()
+        parser = blob_frames.FrameParser(max_size=2**63)
+        handle: IO[bytes] | None = None
+        digest = hashlib.sha256()
+        try:
+            for chunk in chunks:
+                for event in parser.feed(chunk):
+                    if isinstance(event, blob_frames.FrameData):
+                        assert handle is not None
+                        digest.update(event.data)
+                        handle.write(event.data)
+                    elif isinstance(event, blob_frames.FrameStart):
+                        handle, digest = self._open(event.header.sha256), hashlib.sha256()
+                    else:
+                        assert handle is not None
+                        handle.close()
+                        handle = None
+                        self._check(event.header.sha256, digest.hexdigest())
+            parser.close()
+        except blob_frames.FrameError as error:
+            raise ExchangeError(
+                f"Could not {self.what}: the server's answer is broken ({error})"
+            ) from None
+        finally:
+            if handle is not None:
+                handle.close()
+
+    def _open(self, sha256: str) -> IO[bytes]:
+        target = self.targets.get(sha256)
+        if target is None:
+            raise ExchangeError(f"Could not {self.what}: the server sent content not asked for.")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return open(target, "wb")
+        except OSError as error:
+            raise ExchangeError(f"Could not write {target}: {error.strerror or error}") from None
+
+    def _check(self, sha256: str, actual: str) -> None:
+        if actual != sha256:
+            raise ExchangeError(
+                f"Could not {self.what}: {self.targets[sha256].name} arrived corrupted."
+            )
+        self.received.add(sha256)
+
+    def check_complete(self) -> None:
+        lacking = set(self.targets) - self.received
+        if lacking:
+            raise ExchangeError(
+                f"Could not {self.what}: the server's answer lacks {len(lacking)} file(s)."
+            )
+
+
+def place_new_files(
+    staging: Path, destination: Path, paths: Iterable[str], log: logging.Logger
+) -> list[str]:
+    """Copy downloaded files into an existing tree without touching any file there.
+
+    Opening with "x" fails if the target exists, even if it appeared
+    meanwhile, so a student's own file is never replaced. Returns the paths
+    placed.
+    """
+    placed = []
+    for path in paths:
+        target = destination.joinpath(*path.split("/"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                handle = open(target, "xb")  # noqa: SIM115 (closed by the with below)
+            except FileExistsError:
+                continue
+            with handle, open(staging.joinpath(*path.split("/")), "rb") as source:
+                shutil.copyfileobj(source, handle, READ_SIZE)
+        except OSError as error:
+            raise ExchangeError(f"Could not write {path}: {error.strerror or error}") from None
+        log.debug("Wrote %s", target)
+        placed.append(path)
+    return placed
+
+
+def replace_files(staging: Path, destination: Path, paths: Iterable[str]) -> None:
+    """Move downloaded files into place, replacing older copies (feedback)."""
+    for path in paths:
+        target = destination.joinpath(*path.split("/"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging.joinpath(*path.split("/")), target)
+        except OSError as error:
+            raise ExchangeError(f"Could not write {path}: {error.strerror or error}") from None
