@@ -81,13 +81,16 @@ def submit(
     assignment_name: str,
     files: Sequence[StoredFile],
     idempotency_key: str | None = None,
+    checked: Assignment | None = None,
 ) -> datetime.datetime:
     """Record a submission; returns its timestamp.
 
     A retried request carrying the same idempotency key gets the timestamp of
     the submission the first attempt created, and nothing new is stored.
+    ``checked`` is the assignment :func:`check_submit` returned earlier in
+    this same transaction, if it ran.
     """
-    assignment = check_submit(db, caller, course_name, assignment_name)
+    assignment = checked or check_submit(db, caller, course_name, assignment_name)
     student = User.find_or_create(db, caller.name)
     if idempotency_key:
         earlier = Submission.by_idempotency_key(db, assignment, student, idempotency_key)

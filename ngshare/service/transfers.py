@@ -189,9 +189,9 @@ def submit(
     idempotency_key: str | None,
     max_total: int,
 ) -> datetime.datetime:
-    submissions.check_submit(db, caller, course, assignment)
+    found = submissions.check_submit(db, caller, course, assignment)
     files = _stored_files(db, caller, manifest, max_total)
-    return submissions.submit(db, caller, course, assignment, files, idempotency_key)
+    return submissions.submit(db, caller, course, assignment, files, idempotency_key, found)
 
 
 def upload_feedback(
@@ -217,7 +217,7 @@ def latest_submissions(
     require_instructor(db, course, caller)
     assignment = assignments.find_assignment(db, course, assignment_name)
     latest: dict[int, Submission] = {}
-    for submission in Submission.for_assignment(db, assignment):
+    for submission in Submission.for_assignment(db, assignment, with_files=True):
         latest[submission.student_id] = submission  # ordered by time: the last one wins
     return [
         SubmissionManifest(s.student.name, s.timestamp, list_fileset(s.files))

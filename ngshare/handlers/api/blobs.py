@@ -25,6 +25,11 @@ from ngshare.service.errors import ServiceError
 BODY_SLACK = 1024 * 1024
 # Frame headers and gzip overhead on top of the content of a batch upload.
 BATCH_SLACK = 16 * 1024 * 1024
+# Compressed variants one download may hold before it starts sending; past
+# it, the rest go uncompressed and the body is sent chunked.
+MAX_HELD_VARIANTS = 64 * 1024 * 1024
+# Blobs up to this size are read whole, larger ones streamed in chunks.
+WHOLE_READ_LIMIT = 8 * 1024 * 1024
 
 
 class MissingBlobsHandler(JSONHandler):
@@ -159,7 +164,7 @@ class BlobHandler(StreamedUploadHandler):
                 self.set_header("Content-Encoding", "gzip")
                 self.finish(compressed)
                 return
-        await sender.send_raw(sha256)
+        await sender.send_raw(sha256, sizes[sha256])
         self.finish()
 
 
@@ -182,8 +187,12 @@ class BlobSender:
         except BlobNotFound:
             raise APIError(404, "Blob not found") from None
 
-    async def send_raw(self, sha256: str) -> None:
+    async def send_raw(self, sha256: str, size: int) -> None:
         try:
+            if size <= WHOLE_READ_LIMIT:
+                # One trip to a worker thread instead of one per chunk.
+                self.handler.write(await self.runner.in_thread(self.runner.blobs.read, sha256))
+                return
             chunks = await self.runner.in_thread(self.runner.read_chunks, sha256)
             chunk = await self.runner.in_thread(next, chunks, b"")
         except BlobNotFound:
@@ -213,15 +222,31 @@ class BlobDownloadHandler(JSONHandler):
         sizes = await self.call(transfers.readable_blob_sizes, wanted, readonly=True)
         self.set_header("Content-Type", blob_frames.CONTENT_TYPE)
         sender = BlobSender(self)
+        # Compressed variants first (from the cache), so that the length of the
+        # whole body is known: a Content-Length spares chunked encoding.
+        variants: dict[str, bytes] = {}
+        held = 0
         for sha256 in wanted:
-            size = sizes[sha256]
-            compressed = await sender.gzip_variant(sha256, size) if use_gzip else None
+            if not use_gzip or held > MAX_HELD_VARIANTS:
+                break
+            compressed = await sender.gzip_variant(sha256, sizes[sha256])
             if compressed is not None:
-                self.write(blob_frames.frame_header(sha256, size, blob_frames.GZIP))
-                self.write(compressed)
-                continue
-            self.write(blob_frames.frame_header(sha256, size, blob_frames.IDENTITY))
-            await sender.send_raw(sha256)
+                variants[sha256] = compressed
+                held += len(compressed)
+        frames = []
+        for sha256 in wanted:
+            encoding = blob_frames.GZIP if sha256 in variants else blob_frames.IDENTITY
+            frames.append((sha256, blob_frames.frame_header(sha256, sizes[sha256], encoding)))
+        if held <= MAX_HELD_VARIANTS:
+            length = sum(len(h) + len(variants.get(s, b"")) for s, h in frames)
+            length += sum(sizes[s] for s in wanted if s not in variants)
+            self.set_header("Content-Length", str(length))
+        for sha256, header in frames:
+            self.write(header)
+            if sha256 in variants:
+                self.write(variants.pop(sha256))
+            else:
+                await sender.send_raw(sha256, sizes[sha256])
         self.finish()
 
 
