@@ -9,8 +9,9 @@ and the ``Authorization: token`` header. Against a stand-alone ngshare 0.6
 
 :class:`V2Client` speaks the project's own API as its own client would: one
 keep-alive session per user, a local content cache keyed by sha256 (the files
-a user already has on disk), only missing blobs uploaded (gzip-encoded when
-they look like text), only blobs absent from the cache downloaded.
+a user already has on disk), only missing blobs uploaded, all in one request
+(frames gzip-encoded when they look like text), only blobs absent from the
+cache downloaded, all in one streamed request.
 
 Every operation checks what came back and raises :class:`BenchmarkError` on
 any failure or any byte that differs: a benchmark of a wrong answer is void.
@@ -32,6 +33,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
+
+from ngshare import blob_frames
 
 FORM = "application/x-www-form-urlencoded"
 SNIFF_BYTES = 8192
@@ -300,17 +303,21 @@ class V2Client:
             manifest.append({"path": path, "sha256": digest, "size": len(data)})
             by_hash[digest] = data
         missing = self._json("POST", "blobs", "missing", json={"sha256": sorted(by_hash)})
-        for digest in missing["missing"]:
-            data = by_hash[digest]
-            headers = {"Content-Type": "application/octet-stream"}
-            if self.gzip_uploads and b"\x00" not in data[:SNIFF_BYTES]:
-                # Level 1: most of the saving for little CPU (notebooks are JSON).
-                data = zlib.compress(data, 1, wbits=31)
-                headers["Content-Encoding"] = "gzip"
-            self._json("PUT", "blobs", digest, expect=201, data=data, headers=headers)
+        if missing["missing"]:
+            # Every missing blob in one request, as frames.
+            body = b"".join(self._frame(digest, by_hash[digest]) for digest in missing["missing"])
+            headers = {"Content-Type": blob_frames.CONTENT_TYPE}
+            self._json("POST", "blobs", expect=201, data=body, headers=headers)
         for digest, data in by_hash.items():
             self._remember(digest, data)
         return manifest
+
+    def _frame(self, digest: str, data: bytes) -> bytes:
+        if self.gzip_uploads and blob_frames.worth_compressing(data[:SNIFF_BYTES], len(data)):
+            # Level 1: most of the saving for little CPU (notebooks are JSON).
+            compressed = zlib.compress(data, 1, wbits=31)
+            return blob_frames.frame_header(digest, len(data), blob_frames.GZIP) + compressed
+        return blob_frames.frame_header(digest, len(data), blob_frames.IDENTITY) + data
 
     def _remember(self, digest: str, data: bytes) -> None:
         with self.cache_lock:
@@ -321,16 +328,29 @@ class V2Client:
             return self.cache.get(digest)
 
     def materialize(self, manifest: list[dict[str, Any]]) -> dict[str, bytes]:
-        """The files of a manifest: from the cache, or downloaded (and checked)."""
+        """The files of a manifest: from the cache, the rest in one download (checked)."""
+        absent = list(
+            dict.fromkeys(e["sha256"] for e in manifest if self._cached(e["sha256"]) is None)
+        )
+        if absent:
+            body = self._call("POST", "blobs", "download", json={"sha256": absent, "gzip": True})
+            parser = blob_frames.FrameParser(max_size=2**40)
+            parts: list[bytes] = []
+            for event in parser.feed(body):
+                if isinstance(event, blob_frames.FrameData):
+                    parts.append(event.data)
+                elif isinstance(event, blob_frames.FrameEnd):
+                    data, parts = b"".join(parts), []
+                    digest = event.header.sha256
+                    if hashlib.sha256(data).hexdigest() != digest:
+                        raise BenchmarkError(f"Blob {digest} came back with other content")
+                    self._remember(digest, data)
+            parser.close()
         files: dict[str, bytes] = {}
         for entry in manifest:
-            digest = entry["sha256"]
-            data = self._cached(digest)
-            if data is None:
-                data = self._call("GET", "blobs", digest)
-                if hashlib.sha256(data).hexdigest() != digest or len(data) != entry["size"]:
-                    raise BenchmarkError(f"Blob {digest} came back with other content")
-                self._remember(digest, data)
+            data = self._cached(entry["sha256"])
+            if data is None or len(data) != entry["size"]:
+                raise BenchmarkError(f"Blob {entry['sha256']} did not come back")
             files[entry["path"]] = data
         return files
 
