@@ -36,6 +36,8 @@ ENCODINGS = frozenset({IDENTITY, GZIP})
 MAX_HEADER = 1024
 # Output of one decompression step: bounds memory whatever the ratio.
 OUTPUT_STEP = 1024 * 1024
+# Input of one decompression step: bounds what the inflater copies.
+INPUT_STEP = 64 * 1024
 # Compressing costs CPU on both ends; below this size it saves too little.
 MIN_COMPRESSIBLE = 1024
 SNIFF_BYTES = 8192
@@ -121,19 +123,26 @@ class FrameParser:
         return self._header is not None or bool(self._line)
 
     def feed(self, data: bytes) -> Iterator[FrameEvent]:
-        view = memoryview(data)
-        while view:
-            if self._header is None:
-                view = yield from self._read_header(view)
-            elif self._inflater is None:
-                take = min(self._remaining, len(view))
-                self._remaining -= take
-                yield FrameData(bytes(view[:take]))
-                view = view[take:]
-                if self._remaining == 0:
-                    yield self._end()
-            else:
-                view = yield from self._inflate(view)
+        # Bytes left over after a gzip member are parsed before the rest of
+        # the chunk: a stack, so that many small frames need no recursion.
+        pending = [memoryview(data)]
+        while pending:
+            view = pending.pop()
+            while view:
+                if self._header is None:
+                    view = yield from self._read_header(view)
+                elif self._inflater is None:
+                    take = min(self._remaining, len(view))
+                    self._remaining -= take
+                    yield FrameData(bytes(view[:take]))
+                    view = view[take:]
+                    if self._remaining == 0:
+                        yield self._end()
+                else:
+                    leftover, view = yield from self._inflate(view)
+                    if leftover:
+                        pending.append(view)
+                        view = memoryview(leftover)
 
     def close(self) -> None:
         """The body ended: it must not end inside a frame."""
@@ -165,9 +174,15 @@ class FrameParser:
         return view[newline + 1 :]
 
     def _inflate(self, view: memoryview) -> Iterator[FrameEvent]:
+        """Inflate from the start of ``view``; returns (bytes after the member, the rest).
+
+        The inflater gets at most INPUT_STEP bytes at a time: what it copies
+        (its unconsumed or unused input) stays small however large the chunk.
+        """
         inflater, header = self._inflater, self._header
         assert inflater is not None and header is not None
-        pending = bytes(view)
+        pending: bytes | memoryview = view[:INPUT_STEP]
+        rest = view[INPUT_STEP:]
         while True:
             # Ask for one byte more than may come, to notice a member that
             # inflates past its announced size without inflating all of it.
@@ -185,13 +200,13 @@ class FrameParser:
             if inflater.eof:
                 if self._produced != header.size:
                     raise FrameError("A gzip frame inflates to less than its size")
-                rest = inflater.unused_data
+                leftover = inflater.unused_data
                 self._inflater = None
                 yield self._end()
-                return memoryview(rest)
+                return leftover, rest
             if not pending and len(output) < room:
                 # A full output step may leave more inside the inflater.
-                return memoryview(b"")
+                return b"", rest
 
     def _end(self) -> FrameEnd:
         header = self._header

@@ -91,6 +91,14 @@ def test_a_large_gzip_frame_inflates_in_bounded_steps() -> None:
     assert max(len(p) for p in pieces) <= blob_frames.OUTPUT_STEP
 
 
+def test_many_gzip_frames_in_one_chunk() -> None:
+    # A whole collected class arrives as one chunk when a client reads the
+    # body at once: every frame must come out, with no recursion per frame.
+    blobs = [f"notebook {n}".encode() * 50 for n in range(3000)]
+    body = b"".join(frame(data, blob_frames.GZIP) for data in blobs)
+    assert parse([body]) == [(sha(data), data) for data in blobs]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
