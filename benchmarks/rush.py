@@ -232,7 +232,9 @@ class Rush:
     def collect_v2(self, meter: Meter) -> list[Collected]:
         """One listing with every manifest, then only the blobs the instructor lacks.
 
-        The instructor's cache starts with what they released: it is on their disk.
+        The instructor's cache starts with what they released: it is on their
+        disk. Like the exchange plugin, the blobs of all submissions come in one
+        download, unless --v2-collect-per-student asks for one per student.
         """
         work = self.work
         teacher = self.v2(work.instructor, meter)
@@ -240,6 +242,8 @@ class Rush:
             teacher.cache[hashlib.sha256(data).hexdigest()] = data
         try:
             records = teacher.list_latest(work.course, work.assignment)
+            if not self.args.v2_collect_per_student:
+                return teacher.download_all(records)
             tasks = [lambda r=r: teacher.download_submission(r) for r in records]
             return run_all(tasks, self.args.collect_concurrency)
         finally:
@@ -278,6 +282,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1,
         help="parallel downloads while collecting (default 1, as ngshare-exchange does)",
+    )
+    parser.add_argument(
+        "--v2-collect-per-student",
+        action="store_true",
+        help="own API: one download per student while collecting, instead of one for all\n"
+        "(as the exchange plugin does)",
     )
     parser.add_argument(
         "--notebook-kb", type=float, default=200, help="size of each notebook (default 200)"
@@ -474,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
                 "students": args.students,
                 "concurrency": args.concurrency,
                 "collect_concurrency": args.collect_concurrency,
+                "v2_collect_per_student": args.v2_collect_per_student,
                 "notebook_kb": args.notebook_kb,
                 "data_mb": args.data_mb,
                 "release_bytes": work.release_bytes,
