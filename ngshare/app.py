@@ -173,7 +173,8 @@ class NgshareApp(Application):
     gzip_cache_size = Integer(
         64 * 1024**2,
         help="""Bytes of memory for compressed copies of small text blobs (notebooks),
-        so a release downloaded by every student is compressed once; 0 turns it off.""",
+        so a release downloaded by every student is compressed once; 0 turns it off
+        (and with it compression of own-API downloads).""",
     ).tag(config=True)
     release_cache_size = Integer(
         64 * 1024**2,

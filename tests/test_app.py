@@ -5,6 +5,7 @@ Each test runs the real command in a subprocess, as an admin would.
 
 from __future__ import annotations
 
+import shutil
 import stat
 import subprocess
 import sys
@@ -142,6 +143,16 @@ def test_upgrade_db_command_and_no_upgrade_flag(tmp_path: Path, db_url: str) -> 
 
 
 def test_wheel_ships_the_migrations_and_migrates_without_the_source(tmp_path: Path) -> None:
+    # Built from a copy: setuptools writes build/ in the tree it builds, and
+    # another test run (the other database backend) may be building too.
+    source = tmp_path / "source"
+    shutil.copytree(
+        REPO,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "tests", "benchmarks", "docs", ".*cache"
+        ),
+    )
     subprocess.run(
         [
             sys.executable,
@@ -151,7 +162,7 @@ def test_wheel_ships_the_migrations_and_migrates_without_the_source(tmp_path: Pa
             "--no-deps",
             "-w",
             str(tmp_path / "dist"),
-            str(REPO),
+            str(source),
         ],
         check=True,
         capture_output=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import zlib
 from collections.abc import Iterable
 
@@ -187,6 +188,25 @@ def test_upload_many_then_download_them_in_one_request(course: ServerProcess) ->
     # One unreadable hash refuses the whole request, before any content.
     refused = download(Client(course, "eve"), [sha(text)])
     assert refused.status_code == 404 and refused.json()["success"] is False
+
+
+def test_a_download_larger_than_the_variants_it_may_hold(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Past what it may hold, the download compresses as it goes (chunked, bounded)."""
+    server = start_server(extra_args=["--NgshareApp.gzip_cache_size=200000"])
+    admin = Client(server, "admin")
+    # Hex text: compresses to about half, so six of them exceed what it may hold.
+    texts = [os.urandom(50_000).hex().encode() for _ in range(6)]
+    assert upload(admin, b"".join(frame(t) for t in texts)).status_code == 201
+    response = download(admin, [sha(t) for t in texts])
+    assert response.status_code == 200
+    assert "Content-Length" not in response.headers
+    raw = response.raw.read()
+    assert parse([raw]) == [(sha(t), t) for t in texts]
+    encodings = [e.header.encoding for e in FrameParser(2**40).feed(raw) if isinstance(e, FrameEnd)]
+    assert encodings == [blob_frames.GZIP] * len(texts)
+    # Everything held at once: the length is known up front.
+    small = download(admin, [sha(texts[0])])
+    assert small.headers["Content-Length"] == str(len(small.raw.read()))
 
 
 @pytest.mark.parametrize(

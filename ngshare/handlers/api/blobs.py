@@ -25,9 +25,10 @@ from ngshare.service.errors import ServiceError
 BODY_SLACK = 1024 * 1024
 # Frame headers and gzip overhead on top of the content of a batch upload.
 BATCH_SLACK = 16 * 1024 * 1024
-# Compressed variants one download may hold before it starts sending; past
-# it, the rest go uncompressed and the body is sent chunked.
-MAX_HELD_VARIANTS = 64 * 1024 * 1024
+# Compressed variants one download may hold before it starts sending (no
+# more than the cache's budget either); past it, the rest are compressed as
+# they are sent and the body goes chunked.
+MAX_HELD_VARIANTS = 16 * 1024 * 1024
 # Blobs up to this size are read whole, larger ones streamed in chunks.
 WHOLE_READ_LIMIT = 8 * 1024 * 1024
 
@@ -192,6 +193,7 @@ class BlobSender:
             if size <= WHOLE_READ_LIMIT:
                 # One trip to a worker thread instead of one per chunk.
                 self.handler.write(await self.runner.in_thread(self.runner.blobs.read, sha256))
+                await self.handler.flush()  # never more than one blob in the buffer
                 return
             chunks = await self.runner.in_thread(self.runner.read_chunks, sha256)
             chunk = await self.runner.in_thread(next, chunks, b"")
@@ -223,31 +225,39 @@ class BlobDownloadHandler(JSONHandler):
         self.set_header("Content-Type", blob_frames.CONTENT_TYPE)
         sender = BlobSender(self)
         # Compressed variants first (from the cache), so that the length of the
-        # whole body is known: a Content-Length spares chunked encoding.
-        variants: dict[str, bytes] = {}
-        held = 0
+        # whole body is known: a Content-Length spares chunked encoding. Past
+        # MAX_HELD_VARIANTS the rest are compressed as they are sent.
+        variants: dict[str, bytes | None] = {}
+        held, may_hold = 0, min(MAX_HELD_VARIANTS, sender.cache.budget)
         for sha256 in wanted:
-            if not use_gzip or held > MAX_HELD_VARIANTS:
+            if not use_gzip or held > may_hold:
                 break
-            compressed = await sender.gzip_variant(sha256, sizes[sha256])
-            if compressed is not None:
-                variants[sha256] = compressed
-                held += len(compressed)
-        frames = []
-        for sha256 in wanted:
-            encoding = blob_frames.GZIP if sha256 in variants else blob_frames.IDENTITY
-            frames.append((sha256, blob_frames.frame_header(sha256, sizes[sha256], encoding)))
-        if held <= MAX_HELD_VARIANTS:
-            length = sum(len(h) + len(variants.get(s, b"")) for s, h in frames)
+            variants[sha256] = compressed = await sender.gzip_variant(sha256, sizes[sha256])
+            held += len(compressed or b"")
+        if len(variants) == len(wanted) or not use_gzip:
+            length = sum(len(self._header(s, sizes[s], variants.get(s))) for s in wanted)
+            length += sum(len(v) if v is not None else sizes[s] for s, v in variants.items())
             length += sum(sizes[s] for s in wanted if s not in variants)
             self.set_header("Content-Length", str(length))
-        for sha256, header in frames:
-            self.write(header)
+        for sha256 in wanted:
             if sha256 in variants:
-                self.write(variants.pop(sha256))
+                compressed = variants.pop(sha256)
+            elif use_gzip:
+                compressed = await sender.gzip_variant(sha256, sizes[sha256])
+            else:
+                compressed = None
+            self.write(self._header(sha256, sizes[sha256], compressed))
+            if compressed is not None:
+                self.write(compressed)
+                await self.flush()
             else:
                 await sender.send_raw(sha256, sizes[sha256])
         self.finish()
+
+    @staticmethod
+    def _header(sha256: str, size: int, compressed: bytes | None) -> bytes:
+        encoding = blob_frames.IDENTITY if compressed is None else blob_frames.GZIP
+        return blob_frames.frame_header(sha256, size, encoding)
 
 
 @web.stream_request_body
