@@ -19,6 +19,7 @@ from ngshare.blobs import BlobInfo, BlobNotFound, BlobWriter
 from ngshare.blobs.gzip_cache import GzipCache
 from ngshare.handlers.api.base import MAX_MANIFEST_FILES, JSONHandler, check_sha256
 from ngshare.handlers.base import APIError
+from ngshare.handlers.streamed import StreamedBodyHandler
 from ngshare.service import transfers
 from ngshare.service.errors import ServiceError
 
@@ -45,44 +46,8 @@ class MissingBlobsHandler(JSONHandler):
         self.success(missing=missing)
 
 
-class StreamedUploadHandler(JSONHandler):
-    """A handler whose PUT/POST body arrives in chunks (``data_received``).
-
-    Refusing while the body arrives cannot raise (Tornado does not turn an
-    exception in ``data_received`` into a response): :meth:`refuse` answers
-    at once, and the rest of the body is discarded unread.
-    """
-
-    body_complete = False  # the verb method runs only once the whole body has arrived
-
-    def refuse(self, status: int, message: str) -> None:
-        self.abort_upload()
-        self._close_if_body_unread()
-        self.write_json({"success": False, "message": message}, status=status)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self._close_if_body_unread()
-        super().write_error(status_code, **kwargs)
-
-    def _close_if_body_unread(self) -> None:
-        # Tornado drops the connection after answering a request whose body it
-        # has not read, without saying so; say so, or a keep-alive client may
-        # send its next request into the closing connection.
-        if self.request.method in ("PUT", "POST") and not self.body_complete:
-            self.set_header("Connection", "close")
-
-    def abort_upload(self) -> None:
-        """Throw away whatever of the upload is not committed (never blocks)."""
-
-    def on_connection_close(self) -> None:
-        self.abort_upload()
-
-    def on_finish(self) -> None:
-        self.abort_upload()
-
-
 @web.stream_request_body
-class BlobHandler(StreamedUploadHandler):
+class BlobHandler(StreamedBodyHandler, JSONHandler):
     """``PUT blobs/{sha256}`` (raw bytes, optionally gzip-encoded) and ``GET``."""
 
     writer: BlobWriter | None = None
@@ -261,7 +226,7 @@ class BlobDownloadHandler(JSONHandler):
 
 
 @web.stream_request_body
-class BlobBatchUploadHandler(StreamedUploadHandler):
+class BlobBatchUploadHandler(StreamedBodyHandler, JSONHandler):
     """``POST blobs``: many blobs in one streamed body of frames.
 
     Each blob is hashed while it streams and committed to the store when its

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from tornado import web
 
-from ngshare.handlers.base import APIError, APIHandler
+from ngshare.handlers.base import APIError
+from ngshare.handlers.streamed import StreamedBodyHandler
 from ngshare.handlers.v1.form import parse_form
 from ngshare.handlers.v1.tree import UploadedFile, decode_tree, encode_tree
 from ngshare.service import quota
@@ -24,12 +25,11 @@ from ngshare.timestamps import parse_v1
 
 
 @web.stream_request_body
-class V1Handler(APIHandler):
+class V1Handler(StreamedBodyHandler):
     #: Whether POST carries files into a course (the first path argument).
     uploads_files = False
     _body_parts: list[bytes]
     _body_size = 0
-    _body_complete = False
 
     @property
     def max_body_size(self) -> int:
@@ -53,23 +53,16 @@ class V1Handler(APIHandler):
         self.request.connection.set_max_body_size(self.max_body_size + 1024 * 1024)  # type: ignore[union-attr]
 
     def _refuse_large_body(self) -> None:
-        # The body is left unread, so the connection closes after the answer:
-        # say so, or a keep-alive client could reuse it.
-        self.set_header("Connection", "close")
-        self.write_json(
-            {
-                "success": False,
-                "message": f"The request is larger than the limit of {self.max_body_size} bytes",
-            },
-            status=413,
-        )
+        self.refuse(413, f"The request is larger than the limit of {self.max_body_size} bytes")
+
+    def abort_upload(self) -> None:
+        self._body_parts = []
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
             return
         self._body_size += len(chunk)
         if self._body_size > self.max_body_size:
-            self._body_parts = []
             self._refuse_large_body()
             return
         self._body_parts.append(chunk)
@@ -78,9 +71,9 @@ class V1Handler(APIHandler):
         """Parse the form body (in a worker thread) so get_argument() sees its fields."""
         if self._finished:
             raise web.Finish()  # already refused while the body arrived
-        if self._body_complete:
+        if self.body_complete:
             return
-        self._body_complete = True
+        self.body_complete = True
         body, self._body_parts = b"".join(self._body_parts), []
         if not body:
             return
@@ -90,11 +83,6 @@ class V1Handler(APIHandler):
         for name, values in fields.items():
             self.request.body_arguments.setdefault(name, []).extend(values)
             self.request.arguments.setdefault(name, []).extend(values)
-
-    def write_error(self, status_code: int, **kwargs: object) -> None:
-        if not self._body_complete and self.request.method in ("POST", "PUT"):
-            self.set_header("Connection", "close")
-        super().write_error(status_code, **kwargs)
 
     @property
     def list_only(self) -> bool:
