@@ -1,4 +1,5 @@
-"""The deadline-rush benchmark still runs: tiny sizes, this server's two APIs.
+"""The benchmarks still run: the deadline rush at tiny sizes on this server's two APIs,
+and the per-request costs for a few students.
 
 No figure is checked (tests never assert on wall time): only that the run
 verifies every byte, exits 0, prints its table and writes its JSON.
@@ -47,3 +48,20 @@ def test_rush_runs_and_verifies(tmp_path: Path) -> None:
         assert target["ok"], target
         assert target["collected"] == 4
         assert target["stored_bytes"] > 0
+
+
+def test_request_costs_runs(tmp_path: Path) -> None:
+    script = RUSH.with_name("request_costs.py")
+    result = subprocess.run(
+        [sys.executable, str(script), "--students=3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines() if "ms CPU" in line]
+    assert len(rows) == 9, result.stdout
+    assert rows[-1].startswith("GET .../submissions?latest=true")

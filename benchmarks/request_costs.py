@@ -1,0 +1,183 @@
+"""Server CPU per own-API request: where a student's fetch and submit spend it.
+
+Starts this server (SQLite, filesystem blobs), enrols N students, releases the
+rush workload's assignment, then makes each kind of request once per student
+(N identical requests, each by another user) and prints the server's CPU time
+per request (user + system, from /proc/<pid>/stat) and the client's wall time.
+The server is pinned to one core and this script to another, as in rush.py.
+
+    python benchmarks/request_costs.py --students 60
+
+Figures are per request, averaged over the students; run it on an otherwise
+idle machine (docs/performance.md has a table made with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+from rush_targets import cpu_seconds, own_server
+from rush_workload import make_workload
+
+from ngshare import blob_frames
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def frames(blobs: list[bytes]) -> bytes:
+    """A batch upload body, compressing what looks like text (as the plugin does)."""
+    out = []
+    for data in blobs:
+        if blob_frames.worth_compressing(data[: blob_frames.SNIFF_BYTES], len(data)):
+            member = zlib.compress(data, 1, wbits=31)
+            out.append(blob_frames.frame_header(sha(data), len(data), blob_frames.GZIP) + member)
+        else:
+            out.append(blob_frames.frame_header(sha(data), len(data), blob_frames.IDENTITY) + data)
+    return b"".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--students", type=int, default=60, help="requests per kind (default 60)")
+    args = parser.parse_args()
+    work = make_workload(students=args.students, notebook_kb=200, data_mb=2)
+    students = list(work.students)
+    cores = sorted(os.sched_getaffinity(0))
+    server_cores = {cores[-1]} if len(cores) > 1 else None
+    with (
+        tempfile.TemporaryDirectory(prefix="ngshare-costs-") as scratch,
+        own_server(
+            "v2",
+            "v2",
+            [work.instructor, *students],
+            Path(scratch),
+            backend="sqlite",
+            cores=server_cores,
+        ) as target,
+    ):
+        if server_cores:
+            os.sched_setaffinity(0, {cores[0]})
+        base = target.base_url.rstrip("/") + "/"
+        api = base + "api/v2/"
+        sessions = {}
+        for user in [work.instructor, *students]:
+            session = requests.Session()
+            session.headers["Authorization"] = f"token {target.tokens[user]}"
+            sessions[user] = session
+
+        def ok(response: requests.Response) -> requests.Response:
+            if response.status_code >= 300:
+                raise SystemExit(f"{response.request.method} {response.url}: {response.text}")
+            return response
+
+        instructor = sessions[work.instructor]
+        admin_token = {"Authorization": f"token {target.tokens['admin']}"}
+        course, assignment = work.course, work.assignment
+        ok(
+            requests.post(
+                base + f"course/{course}",
+                headers=admin_token,
+                data={"instructors": f'["{work.instructor}"]'},
+                timeout=60,
+            )
+        )
+        for student in students:
+            person = {"first_name": student, "last_name": "Rush", "email": f"{student}@example.org"}
+            ok(instructor.post(base + f"student/{course}/{student}", data=person))
+        release = list(work.release.values())
+        ok(
+            instructor.post(
+                api + "blobs",
+                data=frames(release),
+                headers={"Content-Type": blob_frames.CONTENT_TYPE},
+            )
+        )
+        manifest = [{"path": p, "sha256": sha(d), "size": len(d)} for p, d in work.release.items()]
+        assignment_url = api + f"courses/{course}/assignments/{assignment}"
+        ok(instructor.put(assignment_url, json={"files": manifest}))
+        released = [entry["sha256"] for entry in manifest]
+        for student in students:  # authenticated once: the token cache is warm
+            ok(sessions[student].get(api + "courses"))
+
+        def measure(name: str, request: Callable[[str], object]) -> None:
+            before, start = cpu_seconds(target.pid) or 0.0, time.perf_counter()
+            for student in students:
+                request(student)
+            cpu = (cpu_seconds(target.pid) or 0.0) - before
+            wall = time.perf_counter() - start
+            count = len(students)
+            print(f"{name:48s} {1000 * cpu / count:7.2f} ms CPU {1000 * wall / count:7.1f} ms wall")
+
+        print(f"{len(students)} requests of each kind; server CPU and client wall time per request")
+        measure("GET courses", lambda s: ok(sessions[s].get(api + "courses")))
+        measure("GET the assignment manifest", lambda s: ok(sessions[s].get(assignment_url)))
+        for label, wanted in (
+            ("the 3 notebooks, gzip", released[:3]),
+            ("the 2 MB data file", released[3:]),
+            ("all 4 (a fetch)", released),
+        ):
+            measure(
+                f"POST blobs/download: {label}",
+                lambda s, w=wanted: (
+                    ok(
+                        sessions[s].post(api + "blobs/download", json={"sha256": w, "gzip": True})
+                    ).content
+                ),
+            )
+        submitted = {s: work.submissions[s] for s in students}
+        measure(
+            "POST blobs/missing (4 hashes)",
+            lambda s: ok(
+                sessions[s].post(
+                    api + "blobs/missing", json={"sha256": [sha(d) for d in submitted[s].values()]}
+                )
+            ),
+        )
+        bodies = {
+            s: frames([d for d in submitted[s].values() if sha(d) not in released])
+            for s in students
+        }
+        measure(
+            "POST blobs (3 new notebooks)",
+            lambda s: ok(
+                sessions[s].post(
+                    api + "blobs",
+                    data=bodies[s],
+                    headers={"Content-Type": blob_frames.CONTENT_TYPE},
+                )
+            ),
+        )
+        measure(
+            "POST .../submissions (the commit)",
+            lambda s: ok(
+                sessions[s].post(
+                    assignment_url + "/submissions",
+                    json={
+                        "files": [
+                            {"path": p, "sha256": sha(d), "size": len(d)}
+                            for p, d in submitted[s].items()
+                        ]
+                    },
+                )
+            ),
+        )
+        measure(
+            "GET .../submissions?latest=true (instructor)",
+            lambda s: ok(
+                instructor.get(assignment_url + "/submissions", params={"latest": "true"})
+            ),
+        )
+
+
+if __name__ == "__main__":
+    main()
