@@ -19,7 +19,6 @@ import hashlib
 import os
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,14 +35,7 @@ def sha(data: bytes) -> str:
 
 def frames(blobs: list[bytes]) -> bytes:
     """A batch upload body, compressing what looks like text (as the plugin does)."""
-    out = []
-    for data in blobs:
-        if blob_frames.worth_compressing(data[: blob_frames.SNIFF_BYTES], len(data)):
-            member = zlib.compress(data, 1, wbits=31)
-            out.append(blob_frames.frame_header(sha(data), len(data), blob_frames.GZIP) + member)
-        else:
-            out.append(blob_frames.frame_header(sha(data), len(data), blob_frames.IDENTITY) + data)
-    return b"".join(out)
+    return b"".join(blob_frames.encode_frame(sha(data), data) for data in blobs)
 
 
 def main() -> None:

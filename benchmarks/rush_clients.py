@@ -305,19 +305,15 @@ class V2Client:
         missing = self._json("POST", "blobs", "missing", json={"sha256": sorted(by_hash)})
         if missing["missing"]:
             # Every missing blob in one request, as frames.
-            body = b"".join(self._frame(digest, by_hash[digest]) for digest in missing["missing"])
+            body = b"".join(
+                blob_frames.encode_frame(digest, by_hash[digest], compress=self.gzip_uploads)
+                for digest in missing["missing"]
+            )
             headers = {"Content-Type": blob_frames.CONTENT_TYPE}
             self._json("POST", "blobs", expect=201, data=body, headers=headers)
         for digest, data in by_hash.items():
             self._remember(digest, data)
         return manifest
-
-    def _frame(self, digest: str, data: bytes) -> bytes:
-        if self.gzip_uploads and blob_frames.worth_compressing(data[:SNIFF_BYTES], len(data)):
-            # Level 1: most of the saving for little CPU (notebooks are JSON).
-            compressed = zlib.compress(data, 1, wbits=31)
-            return blob_frames.frame_header(digest, len(data), blob_frames.GZIP) + compressed
-        return blob_frames.frame_header(digest, len(data), blob_frames.IDENTITY) + data
 
     def _remember(self, digest: str, data: bytes) -> None:
         with self.cache_lock:

@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 CHUNK_SIZE = 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def is_sha256(value: object) -> TypeGuard[str]:
+    """Whether ``value`` names a blob: 64 lowercase hex digits."""
+    return isinstance(value, str) and _SHA256.match(value) is not None
 
 
 class BlobNotFound(KeyError):

@@ -10,19 +10,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ngshare.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
+from ngshare.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter, is_sha256
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class _FilesystemWriter(BlobWriter):
@@ -95,7 +92,7 @@ class FilesystemBlobStore(BlobStore):
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, sha256: str) -> Path:
-        if not _SHA256.match(sha256):
+        if not is_sha256(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
@@ -129,7 +126,7 @@ class FilesystemBlobStore(BlobStore):
 
     def stored(self) -> Iterator[tuple[str, float]]:
         for path in self.root.glob("??/??/*"):
-            if _SHA256.match(path.name):
+            if is_sha256(path.name):
                 with contextlib.suppress(FileNotFoundError):
                     yield path.name, path.stat().st_mtime
 

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import itertools
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
-from ngshare.blob_frames import worth_compressing
+from ngshare.blob_frames import gzip_compressor, worth_compressing
 
-# Level 1: most of the saving on notebook JSON for a fraction of the CPU.
-GZIP_LEVEL = 1
 # What an entry saying "not worth compressing" is counted as.
 NEGATIVE_ENTRY_COST = 128
 # Below this ratio the wire saving does not pay for decompressing.
@@ -27,7 +24,7 @@ WORTHWHILE_RATIO = 0.9
 
 
 def gzip_member(chunks: Iterable[bytes]) -> bytes:
-    compressor = zlib.compressobj(GZIP_LEVEL, wbits=31)
+    compressor = gzip_compressor()
     parts = [compressor.compress(chunk) for chunk in chunks]
     parts.append(compressor.flush())
     return b"".join(parts)

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import shutil
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import IO, Any
 from nbgrader.exchange.abc import ExchangeError
 
 from ngshare import blob_frames
+from ngshare.blobs import is_sha256
 from ngshare.exchange.client import NgshareClient
 from ngshare.exchange.files import LocalFile, is_safe_path
 from ngshare.sizes import human_size
@@ -33,8 +33,6 @@ from ngshare.timestamps import format_iso, format_v1, parse_iso, parse_v1
 # The own API's path below the service URL.
 API = ("api", "v2")
 READ_SIZE = 1024 * 1024
-GZIP_LEVEL = 1
-SHA256_HEX = 64
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ def parse_manifest(files: object, what: str) -> list[ManifestFile]:
             raise ExchangeError(f"Could not {what}: the server sent an unsafe path {path!r}.")
         assert isinstance(item, dict) and isinstance(path, str)
         sha256, size = item.get("sha256"), item.get("size")
-        if not isinstance(sha256, str) or len(sha256) != SHA256_HEX or not isinstance(size, int):
+        if not is_sha256(sha256) or not isinstance(size, int) or size < 0:
             raise ExchangeError(f"Could not {what}: the server sent a bad entry for {path}.")
         parsed.append(ManifestFile(path, sha256, size))
     return parsed
@@ -165,7 +163,7 @@ def _frames(blobs: Sequence[tuple[str, int, Path]]) -> Iterator[bytes]:
                 yield from _file_chunks(first, handle)
                 continue
             yield blob_frames.frame_header(sha256, size, blob_frames.GZIP)
-            compressor = zlib.compressobj(GZIP_LEVEL, wbits=31)
+            compressor = blob_frames.gzip_compressor()
             for chunk in _file_chunks(first, handle):
                 yield compressor.compress(chunk)
             yield compressor.flush()

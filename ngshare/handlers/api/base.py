@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from typing import Any
 
+from ngshare.blobs import is_sha256
 from ngshare.handlers.base import APIError, APIHandler
 from ngshare.names import file_below_file, is_valid_relative_path
 from ngshare.service.files import FileView
 from ngshare.service.transfers import ManifestEntry
 from ngshare.timestamps import parse_iso
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_MANIFEST_FILES = 10_000
 
 
 def check_sha256(value: object) -> str:
-    if not isinstance(value, str) or not SHA256.match(value):
+    if not is_sha256(value):
         raise APIError(400, "A blob is named by its sha256: 64 lowercase hex digits")
     return value
 

@@ -49,15 +49,7 @@ def _success_with(**properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _flag(name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "enum": ["true", "false"]},
-    }
-
-
+_FLAG = ["true", "false"]
 _HASH_LIST = {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
 
 
@@ -253,7 +245,9 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "description": "With replace=true an existing release gets the new files "
                 "and keeps its submissions and feedback; without it, an existing release "
                 "is a 409.",
-                "parameters": [_flag("replace")],
+                "parameters": [
+                    _query_param("replace", "true: replace an existing release", enum=_FLAG)
+                ],
                 "requestBody": _MANIFEST_BODY,
                 "responses": {
                     **_ok(_success_with(), "201", "Released"),
@@ -289,7 +283,9 @@ def build_document(base_url: str) -> dict[str, Any]:
             "get": {
                 "summary": "All submissions (instructors); latest=true adds each "
                 "student's latest submission with files",
-                "parameters": [_flag("latest")],
+                "parameters": [
+                    _query_param("latest", "true: with each student's latest files", enum=_FLAG)
+                ],
                 "responses": {
                     **_ok(_success_with(submissions=_SUBMISSIONS)),
                     **_errors(400, 404),
