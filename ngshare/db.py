@@ -8,7 +8,11 @@ database.
 SQLite is tuned for a server: WAL (readers never wait for the writer),
 foreign keys on, a busy timeout, and write transactions that take the write
 lock up front (``BEGIN IMMEDIATE``) so two writers queue instead of failing
-with "database is locked" when a read lock cannot be upgraded.
+with "database is locked" when a read lock cannot be upgraded. Within one
+process, writers also queue on a lock of their own before ``BEGIN``: SQLite's
+busy handler polls with sleeps of up to 100 ms, so under a deadline rush a
+waiting writer could sleep through many turns (seconds of tail latency);
+the lock hands the turn over as soon as the previous commit ends.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,6 +164,10 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url, **engine_options)  # type: ignore[arg-type]
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite takes one writer at a time anyway; see the module docstring.
+        # Reentrant, so a nested write transaction fails as before (busy)
+        # instead of waiting on itself.
+        self._writer_turn = threading.RLock() if self.is_sqlite else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,7 +182,8 @@ class Database:
         next durable commit (the write-ahead log is flushed in order), and a
         power cut before that can only lose them, never corrupt anything.
         """
-        with self._sessions() as session:
+        turn = self._writer_turn if not readonly else None
+        with turn or contextlib.nullcontext(), self._sessions() as session:
             if readonly:
                 session.connection(execution_options={"ngshare_readonly": True})
             elif not durable:

@@ -31,6 +31,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    bindparam,
     func,
     select,
     text,
@@ -45,7 +46,7 @@ from sqlalchemy.orm import (
 )
 
 from ngshare.names import MAX_NAME_LENGTH, MAX_PATH_LENGTH
-from ngshare.soft_delete import SoftDeletable
+from ngshare.soft_delete import SoftDeletable, live_rows_built_in
 from ngshare.timestamps import utcnow
 
 # Stable constraint names, so migrations can refer to constraints by name on
@@ -105,7 +106,7 @@ class User(Base):
 
     @classmethod
     def find(cls, db: Session, name: str) -> User | None:
-        return db.scalar(select(cls).where(cls.name == name))
+        return db.scalar(_USER_BY_NAME, {"name": name})
 
     @classmethod
     def find_or_create(cls, db: Session, name: str) -> User:
@@ -140,7 +141,7 @@ class Course(SoftDeletable, Base):
 
     @classmethod
     def find(cls, db: Session, name: str) -> Course | None:
-        return db.scalar(select(cls).where(cls.name == name))
+        return db.scalar(_COURSE_BY_NAME, {"name": name})
 
     @classmethod
     def all_names(cls, db: Session) -> list[str]:
@@ -198,12 +199,7 @@ class Enrollment(SoftDeletable, Base):
 
     @classmethod
     def find(cls, db: Session, course: Course, user_name: str) -> Enrollment | None:
-        query = (
-            select(cls)
-            .join(User, User.id == cls.user_id)
-            .where(cls.course_id == course.id, User.name == user_name)
-        )
-        return db.scalar(query)
+        return db.scalar(_ENROLLMENT_OF, {"course_id": course.id, "user_name": user_name})
 
     def roster_entry(self) -> dict[str, str | None]:
         """The v1 shape of a roster line."""
@@ -324,7 +320,7 @@ class Assignment(SoftDeletable, Base):
 
     @classmethod
     def find(cls, db: Session, course: Course, name: str) -> Assignment | None:
-        return db.scalar(select(cls).where(cls.course_id == course.id, cls.name == name))
+        return db.scalar(_ASSIGNMENT_BY_NAME, {"course_id": course.id, "name": name})
 
 
 class Submission(Base):
@@ -372,13 +368,9 @@ class Submission(Base):
 
     @classmethod
     def latest(cls, db: Session, assignment: Assignment, student: User) -> Submission | None:
-        query = (
-            select(cls)
-            .where(cls.assignment_id == assignment.id, cls.student_id == student.id)
-            .order_by(cls.timestamp.desc(), cls.id.desc())
-            .limit(1)
+        return db.scalar(
+            _LATEST_SUBMISSION, {"assignment_id": assignment.id, "student_id": student.id}
         )
-        return db.scalar(query)
 
     @classmethod
     def at(
@@ -395,12 +387,10 @@ class Submission(Base):
     def by_idempotency_key(
         cls, db: Session, assignment: Assignment, student: User, key: str
     ) -> Submission | None:
-        query = select(cls).where(
-            cls.assignment_id == assignment.id,
-            cls.student_id == student.id,
-            cls.idempotency_key == key,
+        return db.scalar(
+            _SUBMISSION_BY_KEY,
+            {"assignment_id": assignment.id, "student_id": student.id, "key": key},
         )
-        return db.scalar(query)
 
     @classmethod
     def count(cls, db: Session) -> int:
@@ -443,3 +433,38 @@ class Event(Base):
     # The user the change is about (the student enrolled, who submitted, ...).
     user: Mapped[str | None] = mapped_column(String(MAX_NAME_LENGTH))
     detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+# -- Lookups made on every request, built once -------------------------------
+# Building a select and computing its cache key costs SQLAlchemy more than
+# SQLite needs to run it; with bound parameters, one statement serves every
+# call (see soft_delete.live_rows_built_in).
+
+_USER_BY_NAME = live_rows_built_in(select(User).where(User.name == bindparam("name")))
+_COURSE_BY_NAME = live_rows_built_in(select(Course).where(Course.name == bindparam("name")))
+_ENROLLMENT_OF = live_rows_built_in(
+    select(Enrollment)
+    .join(User, User.id == Enrollment.user_id)
+    .where(Enrollment.course_id == bindparam("course_id"), User.name == bindparam("user_name"))
+)
+_ASSIGNMENT_BY_NAME = live_rows_built_in(
+    select(Assignment).where(
+        Assignment.course_id == bindparam("course_id"), Assignment.name == bindparam("name")
+    )
+)
+_LATEST_SUBMISSION = live_rows_built_in(
+    select(Submission)
+    .where(
+        Submission.assignment_id == bindparam("assignment_id"),
+        Submission.student_id == bindparam("student_id"),
+    )
+    .order_by(Submission.timestamp.desc(), Submission.id.desc())
+    .limit(1)
+)
+_SUBMISSION_BY_KEY = live_rows_built_in(
+    select(Submission).where(
+        Submission.assignment_id == bindparam("assignment_id"),
+        Submission.student_id == bindparam("student_id"),
+        Submission.idempotency_key == bindparam("key"),
+    )
+)

@@ -20,7 +20,7 @@ import datetime
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select, union
+from sqlalchemy import Select, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from ngshare.blobs import BlobInfo
@@ -45,6 +45,7 @@ from ngshare.service.files import (
     register_blobs,
 )
 from ngshare.service.permissions import Caller, find_course, require_instructor
+from ngshare.soft_delete import live_rows_built_in
 
 MAX_HASHES_PER_QUERY = 10_000
 
@@ -63,23 +64,54 @@ class SubmissionManifest:
     files: list[FileView]
 
 
-def _readable_filesets(caller: Caller, user: User | None) -> Select[tuple[int]] | None:
-    """File sets the caller may read; None means all (admins)."""
-    if caller.is_admin:
-        return None
-    if user is None:
-        return select(FileEntry.fileset_id).where(False)
-    member_courses = select(Enrollment.course_id).where(Enrollment.user_id == user.id)
+# The hot path's permission queries, built once (see models: building and
+# hashing a statement costs more than running it). ``user_id`` is the
+# caller's id, ``hashes`` the blobs asked about.
+_HASHES = bindparam("hashes", expanding=True)
+_USER_ID = bindparam("user_id")
+
+_POSSESSED = live_rows_built_in(
+    select(BlobPossession.sha256).where(
+        BlobPossession.user_id == _USER_ID, BlobPossession.sha256.in_(_HASHES)
+    )
+)
+
+# What most reads are: a student's fetch, or the release file a submission
+# names again. One join, before the general query below.
+_RELEASED_TO_MEMBER = live_rows_built_in(
+    select(FileEntry.blob_sha256)
+    .join(Assignment, Assignment.fileset_id == FileEntry.fileset_id)
+    .join(Enrollment, Enrollment.course_id == Assignment.course_id)
+    .where(Enrollment.user_id == _USER_ID, FileEntry.blob_sha256.in_(_HASHES))
+    .distinct()
+)
+
+
+def _readable_filesets() -> Select[tuple[int]]:
+    """File sets the user ``user_id`` may read as a member (admins read all of them)."""
+    member_courses = select(Enrollment.course_id).where(Enrollment.user_id == _USER_ID)
     teaching = member_courses.where(Enrollment.role == Role.instructor.value)
     taught_assignments = select(Assignment.id).where(Assignment.course_id.in_(teaching))
     visible_submissions = select(Submission.id).where(
-        (Submission.student_id == user.id) | Submission.assignment_id.in_(taught_assignments)
+        (Submission.student_id == _USER_ID) | Submission.assignment_id.in_(taught_assignments)
     )
     return union(
         select(Assignment.fileset_id).where(Assignment.course_id.in_(member_courses)),
         select(Submission.fileset_id).where(Submission.id.in_(visible_submissions)),
         select(Feedback.fileset_id).where(Feedback.submission_id.in_(visible_submissions)),
     )  # type: ignore[return-value]
+
+
+_READABLE_BY_USER = live_rows_built_in(
+    select(FileEntry.blob_sha256)
+    .where(FileEntry.blob_sha256.in_(_HASHES), FileEntry.fileset_id.in_(_readable_filesets()))
+    .distinct()
+)
+_STORED = live_rows_built_in(
+    select(FileEntry.blob_sha256).where(FileEntry.blob_sha256.in_(_HASHES)).distinct()
+)
+_BLOB_SIZES = live_rows_built_in(select(Blob.sha256, Blob.size).where(Blob.sha256.in_(_HASHES)))
+_BLOBS = live_rows_built_in(select(Blob).where(Blob.sha256.in_(_HASHES)))
 
 
 def known_blobs(db: Session, caller: Caller, hashes: Collection[str]) -> set[str]:
@@ -92,19 +124,17 @@ def known_blobs(db: Session, caller: Caller, hashes: Collection[str]) -> set[str
     user = User.find(db, caller.name)
     found: set[str] = set()
     if user is not None:
-        # The cheap check first: a submission's new files are the caller's own uploads.
-        possessed = select(BlobPossession.sha256).where(
-            BlobPossession.user_id == user.id, BlobPossession.sha256.in_(wanted)
-        )
-        found.update(db.scalars(possessed))
-    rest = wanted - found
-    if not rest:
-        return found
-    readable = select(FileEntry.blob_sha256).where(FileEntry.blob_sha256.in_(rest))
-    filesets = _readable_filesets(caller, user)
-    if filesets is not None:
-        readable = readable.where(FileEntry.fileset_id.in_(filesets))
-    found.update(db.scalars(readable.distinct()))
+        # The cheap checks first: a submission's new files are the caller's
+        # own uploads, and the rest usually come from a release.
+        for query in (_POSSESSED, _RELEASED_TO_MEMBER):
+            found.update(db.scalars(query, {"user_id": user.id, "hashes": list(wanted - found)}))
+            if found == wanted:
+                return found
+    rest = list(wanted - found)
+    if caller.is_admin:
+        found.update(db.scalars(_STORED, {"hashes": rest}))
+    elif user is not None:
+        found.update(db.scalars(_READABLE_BY_USER, {"user_id": user.id, "hashes": rest}))
     return found
 
 
@@ -122,7 +152,7 @@ def readable_blob_sizes(db: Session, caller: Caller, hashes: Sequence[str]) -> d
     unknown = [h for h in hashes if h not in known]
     if unknown:
         raise NotFound("Blob not found")
-    rows = db.execute(select(Blob.sha256, Blob.size).where(Blob.sha256.in_(known)))
+    rows = db.execute(_BLOB_SIZES, {"hashes": list(known)})
     return {sha256: size for sha256, size in rows}
 
 
@@ -134,13 +164,7 @@ def record_uploads(db: Session, caller: Caller, blobs: Sequence[BlobInfo]) -> No
     hold_content(db, hashes)
     register_blobs(db, blobs)
     user = User.find_or_create(db, caller.name)
-    held = set(
-        db.scalars(
-            select(BlobPossession.sha256).where(
-                BlobPossession.user_id == user.id, BlobPossession.sha256.in_(hashes)
-            )
-        )
-    )
+    held = set(db.scalars(_POSSESSED, {"user_id": user.id, "hashes": hashes}))
     db.add_all(BlobPossession(user_id=user.id, sha256=h) for h in hashes if h not in held)
     db.flush()
 
@@ -156,7 +180,7 @@ def _stored_files(
     missing = missing_blobs(db, caller, hashes)
     if missing:
         raise BadRequest("Upload these blobs first: " + ", ".join(missing))
-    blobs = {b.sha256: b for b in db.scalars(select(Blob).where(Blob.sha256.in_(set(hashes))))}
+    blobs = {b.sha256: b for b in db.scalars(_BLOBS, {"hashes": list(set(hashes))})}
     stored = []
     for entry in manifest:
         blob = blobs[entry.sha256]
