@@ -117,16 +117,26 @@ class FrameData:
 @dataclass(frozen=True)
 class FrameEnd:
     header: FrameHeader
+    # The gzip member exactly as it was sent, when the parser keeps members
+    # (``keep_members``) and this one was no larger than that.
+    member: bytes | None = None
 
 
 FrameEvent = FrameStart | FrameData | FrameEnd
 
 
 class FrameParser:
-    """Turns body chunks into start / data / end events, frame by frame."""
+    """Turns body chunks into start / data / end events, frame by frame.
 
-    def __init__(self, max_size: int) -> None:
+    ``keep_members``: hand back each gzip member of up to that many bytes
+    with its :class:`FrameEnd`, so that a receiver can keep the compressed
+    form it was sent instead of compressing the content again.
+    """
+
+    def __init__(self, max_size: int, *, keep_members: int = 0) -> None:
         self.max_size = max_size
+        self.keep_members = keep_members
+        self._member: bytearray | None = None
         self._line = bytearray()
         self._header: FrameHeader | None = None
         self._remaining = 0  # identity: bytes still to come
@@ -183,6 +193,7 @@ class FrameParser:
         if header.encoding == GZIP:
             self._inflater = zlib.decompressobj(wbits=31)
             self._produced = 0
+            self._member = bytearray() if self.keep_members else None
         else:
             self._remaining = header.size
             if header.size == 0:
@@ -199,6 +210,10 @@ class FrameParser:
         assert inflater is not None and header is not None
         pending: bytes | memoryview = view[:INPUT_STEP]
         rest = view[INPUT_STEP:]
+        if self._member is not None:
+            self._member += pending
+            if len(self._member) > self.keep_members + INPUT_STEP:
+                self._member = None  # too large to keep: stop copying it
         while True:
             # Ask for one byte more than may come, to notice a member that
             # inflates past its announced size without inflating all of it.
@@ -218,14 +233,23 @@ class FrameParser:
                     raise FrameError("A gzip frame inflates to less than its size")
                 leftover = inflater.unused_data
                 self._inflater = None
-                yield self._end()
+                yield self._end(self._kept_member(len(leftover)))
                 return leftover, rest
             if not pending and len(output) < room:
                 # A full output step may leave more inside the inflater.
                 return b"", rest
 
-    def _end(self) -> FrameEnd:
+    def _kept_member(self, unused: int) -> bytes | None:
+        """The member just ended: what was fed for it, less what followed it."""
+        member, self._member = self._member, None
+        if member is None:
+            return None
+        if unused:
+            del member[-unused:]
+        return bytes(member) if len(member) <= self.keep_members else None
+
+    def _end(self, member: bytes | None = None) -> FrameEnd:
         header = self._header
         assert header is not None
         self._header = None
-        return FrameEnd(header)
+        return FrameEnd(header, member)

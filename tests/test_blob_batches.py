@@ -67,19 +67,46 @@ def cut(body: bytes, sizes: list[int]) -> list[bytes]:
 # -- the frame parser ----------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    blobs=st.lists(
-        st.tuples(st.binary(max_size=3000), st.sampled_from(sorted(blob_frames.ENCODINGS))),
-        max_size=6,
-    ),
-    sizes=st.lists(st.integers(min_value=0, max_value=700), max_size=20),
+# Any blobs, each in either encoding, and the sizes of the chunks a body is cut into.
+ANY_BLOBS = st.lists(
+    st.tuples(st.binary(max_size=3000), st.sampled_from(sorted(blob_frames.ENCODINGS))),
+    max_size=6,
 )
+ANY_CUTS = st.lists(st.integers(min_value=0, max_value=700), max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(blobs=ANY_BLOBS, sizes=ANY_CUTS)
 def test_any_frames_in_any_chunks_come_out_whole(
     blobs: list[tuple[bytes, str]], sizes: list[int]
 ) -> None:
     body = b"".join(frame(data, encoding) for data, encoding in blobs)
     assert parse(cut(body, sizes)) == [(sha(data), data) for data, _ in blobs]
+
+
+@settings(max_examples=150, deadline=None)
+@given(blobs=ANY_BLOBS, sizes=ANY_CUTS, keep=st.integers(min_value=0, max_value=4000))
+def test_kept_gzip_members_are_exactly_the_bytes_sent(
+    blobs: list[tuple[bytes, str]], sizes: list[int], keep: int
+) -> None:
+    # Each member compressed its own way (level, mtime): the kept one must be
+    # the sender's, byte for byte, however the body was cut.
+    sent = [
+        gzip.compress(data, compresslevel=1 + n % 9, mtime=n) if encoding == "gzip" else None
+        for n, (data, encoding) in enumerate(blobs)
+    ]
+    body = b"".join(
+        frame_header(sha(data), len(data), encoding) + (member if member is not None else data)
+        for (data, encoding), member in zip(blobs, sent, strict=True)
+    )
+    parser = FrameParser(2**40, keep_members=keep)
+    kept = [
+        event.member
+        for chunk in cut(body, sizes)
+        for event in parser.feed(chunk)
+        if isinstance(event, FrameEnd)
+    ]
+    assert kept == [m if m is not None and len(m) <= keep else None for m in sent]
 
 
 def test_a_large_gzip_frame_inflates_in_bounded_steps() -> None:
@@ -207,6 +234,25 @@ def test_a_download_larger_than_the_variants_it_may_hold(start_server) -> None: 
     # Everything held at once: the length is known up front.
     small = download(admin, [sha(texts[0])])
     assert small.headers["Content-Length"] == str(len(small.raw.read()))
+
+
+def test_an_uploaded_gzip_member_is_what_downloads_get(course: ServerProcess) -> None:
+    """Collecting sends back what the student compressed: no compressing again."""
+    kim, ana = Client(course, "kim"), Client(course, "ana")
+    text = notebook(2)
+    # Not what the server would make itself (level 9, a timestamp in the header).
+    member = gzip.compress(text, compresslevel=9, mtime=1234567)
+    assert member != gzip.compress(text, compresslevel=blob_frames.GZIP_LEVEL, mtime=0)
+    body = frame_header(sha(text), len(text), blob_frames.GZIP) + member
+    assert upload(kim, body).status_code == 201
+    manifest = [{"path": "a.ipynb", "sha256": sha(text), "size": len(text)}]
+    put = kim.api.request(
+        "PUT", *API, "courses", "c1", "assignments", "ps1", json={"files": manifest}
+    )
+    assert put.status_code == 201, put.text
+    raw = download(ana, [sha(text)]).raw.read()
+    assert raw == body
+    assert parse([raw]) == [(sha(text), text)]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,16 @@ Blobs never change (the name is the content's hash), so a compressed variant
 stays valid for as long as it is kept: no invalidation, only eviction of the
 least recently used variants beyond a byte budget. Each server process (each
 replica) keeps its own; nothing is shared or persisted.
+
+A gzip member a client uploaded is kept as is (:meth:`GzipCache.offer`): the
+upload already proved that it inflates to exactly the blob, so collecting a
+class's submissions sends back what the students compressed instead of
+compressing every notebook again.
+
+A variant compressed on a miss joins at the cold end and earns its place
+when it is asked for again (a released notebook, by the next student). A
+collect larger than the budget then compresses only what had been evicted,
+instead of each miss evicting the next submission the same collect needs.
 """
 
 from __future__ import annotations
@@ -58,14 +68,25 @@ class GzipCache:
             compressed = gzip_member(itertools.chain([first], chunks))
             if len(compressed) > size * WORTHWHILE_RATIO:
                 compressed = None
-        with self._lock:
-            if sha256 not in self._entries:
-                self._entries[sha256] = compressed
-                self._bytes += _cost(compressed)
-                while self._bytes > self.budget and self._entries:
-                    _, evicted = self._entries.popitem(last=False)
-                    self._bytes -= _cost(evicted)
+        self._add(sha256, compressed, hot=False)
         return compressed
+
+    def offer(self, sha256: str, size: int, member: bytes) -> None:
+        """Keep a gzip member known to inflate to the blob, if it saves enough."""
+        if self.accepts(size) and len(member) <= size * WORTHWHILE_RATIO:
+            self._add(sha256, member, hot=True)
+
+    def _add(self, sha256: str, compressed: bytes | None, *, hot: bool) -> None:
+        with self._lock:
+            if sha256 in self._entries:
+                return  # the first variant stays: any valid one will do
+            self._entries[sha256] = compressed
+            if not hot:
+                self._entries.move_to_end(sha256, last=False)
+            self._bytes += _cost(compressed)
+            while self._bytes > self.budget and self._entries:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= _cost(evicted)
 
 
 def _cost(entry: bytes | None) -> int:

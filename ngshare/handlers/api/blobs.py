@@ -254,7 +254,9 @@ class BlobBatchUploadHandler(StreamedBodyHandler, JSONHandler):
             raise APIError(415, f"Send the blobs as {blob_frames.CONTENT_TYPE}")
         if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
             raise APIError(415, "Frames carry their own encoding; send no Content-Encoding")
-        self.parser = blob_frames.FrameParser(self.limits.max_file_size)
+        self.gzip_cache: GzipCache = self.settings["gzip_cache"]
+        keep = self.gzip_cache.max_blob_size if self.gzip_cache.budget > 0 else 0
+        self.parser = blob_frames.FrameParser(self.limits.max_file_size, keep_members=keep)
         self.committed: list[BlobInfo] = []
 
     async def data_received(self, chunk: bytes) -> None:
@@ -280,6 +282,8 @@ class BlobBatchUploadHandler(StreamedBodyHandler, JSONHandler):
                 self._start(event.header)
             else:
                 self._finish_frame(event.header)
+                if event.member is not None:
+                    self.gzip_cache.offer(event.header.sha256, event.header.size, event.member)
 
     def _start(self, header: blob_frames.FrameHeader) -> None:
         if self.parser is not None and self.parser.frames > MAX_MANIFEST_FILES:
