@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,6 +81,33 @@ def exchange(
     sent = response.request.body
     meter.count(len(sent) if sent is not None else 0, len(raw))
     return response, body
+
+
+def exchange_streamed(
+    session: requests.Session,
+    meter: Meter,
+    method: str,
+    url: str,
+    consume: Callable[[bytes], None],
+    **kwargs: Any,
+) -> tuple[requests.Response, bytes]:
+    """Like :func:`exchange`, handing a successful body to ``consume`` as it arrives.
+
+    Parsing while the server still sends lets both work at once, as the
+    exchange plugin's downloads do. The body of a refusal is returned whole.
+    """
+    response = session.request(method, url, stream=True, **kwargs)
+    received, refusal = 0, b""
+    with response:
+        for chunk in response.raw.stream(256 * 1024, decode_content=False):
+            received += len(chunk)
+            if response.status_code == 200:
+                consume(chunk)
+            else:
+                refusal += chunk
+    sent = response.request.body
+    meter.count(len(sent) if sent is not None else 0, received)
+    return response, refusal
 
 
 @dataclass
@@ -167,6 +194,7 @@ class V1Client:
         url = self.base_url + quote(path, safe="/")
         # As requests.request does: a new session, so a new connection, per request.
         with requests.Session() as session:
+            session.trust_env = False  # as for the own API's client: loopback, no proxies
             response, content = exchange(
                 session,
                 self.meter,
@@ -247,6 +275,15 @@ class V1Client:
         return Collected(student, str(reply["timestamp"]), files, time.perf_counter() - start)
 
 
+@dataclass(frozen=True)
+class PreparedUpload:
+    """Files to upload, hashed, with the frame each would travel in."""
+
+    files: dict[str, bytes]
+    manifest: list[dict[str, Any]]
+    frames: dict[str, bytes]  # sha256 -> encoded frame
+
+
 class V2Client:
     """One user of the own API (``api/v2/``), with a local content cache."""
 
@@ -266,6 +303,9 @@ class V2Client:
         self.gzip_uploads = gzip_uploads
         self.timeout = timeout
         self.session = requests.Session()
+        # Loopback only: no proxy settings to look up in the environment on
+        # every request (a real cost to a load generator making thousands).
+        self.session.trust_env = False
         self.session.headers["Authorization"] = f"token {token}"
         # sha256 -> content: what this user already holds on disk.
         self.cache: dict[str, bytes] = {}
@@ -294,26 +334,31 @@ class V2Client:
 
     # -- blobs ------------------------------------------------------------------
 
-    def upload(self, files: Mapping[str, bytes]) -> list[dict[str, Any]]:
-        """Upload what the server lacks; return the manifest of ``files``."""
-        manifest = []
-        by_hash: dict[str, bytes] = {}
+    def prepare_upload(self, files: Mapping[str, bytes]) -> PreparedUpload:
+        """Hash the files and encode each one's frame: the client's own work.
+
+        The rush builds these before the clock starts, as it does the v1 form
+        bodies: in a real rush every student's server hashes and compresses
+        on its own core, while this one load generator would do it for all.
+        """
+        manifest, frames = [], {}
         for path, data in files.items():
             digest = hashlib.sha256(data).hexdigest()
             manifest.append({"path": path, "sha256": digest, "size": len(data)})
-            by_hash[digest] = data
-        missing = self._json("POST", "blobs", "missing", json={"sha256": sorted(by_hash)})
+            frames[digest] = blob_frames.encode_frame(digest, data, compress=self.gzip_uploads)
+        return PreparedUpload(dict(files), manifest, frames)
+
+    def upload(self, prepared: PreparedUpload) -> list[dict[str, Any]]:
+        """Upload what the server lacks; return the manifest of the files."""
+        missing = self._json("POST", "blobs", "missing", json={"sha256": sorted(prepared.frames)})
         if missing["missing"]:
             # Every missing blob in one request, as frames.
-            body = b"".join(
-                blob_frames.encode_frame(digest, by_hash[digest], compress=self.gzip_uploads)
-                for digest in missing["missing"]
-            )
+            body = b"".join(prepared.frames[digest] for digest in missing["missing"])
             headers = {"Content-Type": blob_frames.CONTENT_TYPE}
             self._json("POST", "blobs", expect=201, data=body, headers=headers)
-        for digest, data in by_hash.items():
-            self._remember(digest, data)
-        return manifest
+        for entry in prepared.manifest:
+            self._remember(entry["sha256"], prepared.files[entry["path"]])
+        return prepared.manifest
 
     def _remember(self, digest: str, data: bytes) -> None:
         with self.cache_lock:
@@ -329,18 +374,33 @@ class V2Client:
             dict.fromkeys(e["sha256"] for e in manifest if self._cached(e["sha256"]) is None)
         )
         if absent:
-            body = self._call("POST", "blobs", "download", json={"sha256": absent, "gzip": True})
             parser = blob_frames.FrameParser(max_size=2**40)
             parts: list[bytes] = []
-            for event in parser.feed(body):
-                if isinstance(event, blob_frames.FrameData):
-                    parts.append(event.data)
-                elif isinstance(event, blob_frames.FrameEnd):
-                    data, parts = b"".join(parts), []
-                    digest = event.header.sha256
-                    if hashlib.sha256(data).hexdigest() != digest:
-                        raise BenchmarkError(f"Blob {digest} came back with other content")
-                    self._remember(digest, data)
+
+            def consume(chunk: bytes) -> None:
+                nonlocal parts
+                for event in parser.feed(chunk):
+                    if isinstance(event, blob_frames.FrameData):
+                        parts.append(event.data)
+                    elif isinstance(event, blob_frames.FrameEnd):
+                        data, parts = b"".join(parts), []
+                        digest = event.header.sha256
+                        if hashlib.sha256(data).hexdigest() != digest:
+                            raise BenchmarkError(f"Blob {digest} came back with other content")
+                        self._remember(digest, data)
+
+            url = self.url("blobs", "download")
+            response, refusal = exchange_streamed(
+                self.session,
+                self.meter,
+                "POST",
+                url,
+                consume,
+                json={"sha256": absent, "gzip": True},
+                timeout=self.timeout,
+            )
+            if response.status_code != 200:
+                raise BenchmarkError(f"POST blobs/download as {self.user}: {refusal[:200]!r}")
             parser.close()
         files: dict[str, bytes] = {}
         for entry in manifest:
@@ -353,7 +413,7 @@ class V2Client:
     # -- the exchange operations ------------------------------------------------------
 
     def release(self, course: str, assignment: str, files: Mapping[str, bytes]) -> None:
-        manifest = self.upload(files)
+        manifest = self.upload(self.prepare_upload(files))
         path = ("courses", course, "assignments", assignment)
         self._json("PUT", *path, expect=201, json={"files": manifest})
 
@@ -361,8 +421,8 @@ class V2Client:
         reply = self._json("GET", "courses", course, "assignments", assignment)
         return self.materialize(reply["files"])
 
-    def submit(self, course: str, assignment: str, files: Mapping[str, bytes]) -> str:
-        manifest = self.upload(files)
+    def submit(self, course: str, assignment: str, prepared: PreparedUpload) -> str:
+        manifest = self.upload(prepared)
         reply = self._json(
             "POST",
             "courses",
