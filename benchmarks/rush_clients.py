@@ -68,19 +68,15 @@ def exchange(
     The body is read undecoded and gunzipped here, because urllib3 does not
     count the bytes of chunked responses it decodes itself.
     """
-    response = session.request(method, url, stream=True, **kwargs)
-    with response:
-        raw = b"".join(response.raw.stream(256 * 1024, decode_content=False))
+    parts: list[bytes] = []
+    response, refusal = exchange_streamed(session, meter, method, url, parts.append, **kwargs)
+    raw = b"".join(parts) if response.ok else refusal
     encoding = response.headers.get("Content-Encoding", "identity").lower()
     if encoding == "gzip":
-        body = zlib.decompress(raw, wbits=31)
-    elif encoding in ("identity", ""):
-        body = raw
-    else:
-        raise BenchmarkError(f"{method} {url}: unexpected Content-Encoding {encoding}")
-    sent = response.request.body
-    meter.count(len(sent) if sent is not None else 0, len(raw))
-    return response, body
+        return response, zlib.decompress(raw, wbits=31)
+    if encoding in ("identity", ""):
+        return response, raw
+    raise BenchmarkError(f"{method} {url}: unexpected Content-Encoding {encoding}")
 
 
 def exchange_streamed(
@@ -91,17 +87,18 @@ def exchange_streamed(
     consume: Callable[[bytes], None],
     **kwargs: Any,
 ) -> tuple[requests.Response, bytes]:
-    """Like :func:`exchange`, handing a successful body to ``consume`` as it arrives.
+    """Send a request, handing a successful body to ``consume`` as it arrives.
 
     Parsing while the server still sends lets both work at once, as the
     exchange plugin's downloads do. The body of a refusal is returned whole.
+    Bytes are counted as they travel (undecoded).
     """
     response = session.request(method, url, stream=True, **kwargs)
     received, refusal = 0, b""
     with response:
         for chunk in response.raw.stream(256 * 1024, decode_content=False):
             received += len(chunk)
-            if response.status_code == 200:
+            if response.ok:
                 consume(chunk)
             else:
                 refusal += chunk
@@ -400,7 +397,9 @@ class V2Client:
                 timeout=self.timeout,
             )
             if response.status_code != 200:
-                raise BenchmarkError(f"POST blobs/download as {self.user}: {refusal[:200]!r}")
+                raise BenchmarkError(
+                    f"POST blobs/download as {self.user}: {response.status_code} {refusal[:200]!r}"
+                )
             parser.close()
         files: dict[str, bytes] = {}
         for entry in manifest:
