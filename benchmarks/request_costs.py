@@ -113,6 +113,11 @@ def main() -> None:
         print(f"{len(students)} requests of each kind; server CPU and client wall time per request")
         measure("GET courses", lambda s: ok(sessions[s].get(api + "courses")))
         measure("GET the assignment manifest", lambda s: ok(sessions[s].get(assignment_url)))
+        bundle_accept = {"Accept": blob_frames.BUNDLE_CONTENT_TYPE, "Accept-Encoding": "gzip"}
+        measure(
+            "GET the assignment as a bundle (a fetch)",
+            lambda s: ok(sessions[s].get(assignment_url, headers=bundle_accept)).content,
+        )
         for label, wanted in (
             ("the 3 notebooks, gzip", released[:3]),
             ("the 2 MB data file", released[3:]),
@@ -160,6 +165,28 @@ def main() -> None:
                             for p, d in submitted[s].items()
                         ]
                     },
+                )
+            ),
+        )
+        # Edited notebooks: content new to the server, as in a first submission.
+        resubmitted = {
+            s: {p: d + b"\n" if p.endswith(".ipynb") else d for p, d in files.items()}
+            for s, files in submitted.items()
+        }
+        bundles = {
+            s: blob_frames.bundle_head(
+                {"files": [{"path": p, "sha256": sha(d), "size": len(d)} for p, d in f.items()]}
+            )
+            + frames([d for d in f.values() if sha(d) not in released])
+            for s, f in resubmitted.items()
+        }
+        measure(
+            "POST .../submissions, a bundle (3 new notebooks)",
+            lambda s: ok(
+                sessions[s].post(
+                    assignment_url + "/submissions",
+                    data=bundles[s],
+                    headers={"Content-Type": blob_frames.BUNDLE_CONTENT_TYPE},
                 )
             ),
         )

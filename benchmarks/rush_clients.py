@@ -7,11 +7,13 @@ request), form-encoded fields, a ``files`` field holding a JSON list of
 and the ``Authorization: token`` header. Against a stand-alone ngshare 0.6
 (vngshare) the user is named by the ``user`` argument instead of a token.
 
-:class:`V2Client` speaks the project's own API as its own client would: one
-keep-alive session per user, a local content cache keyed by sha256 (the files
-a user already has on disk), only missing blobs uploaded, all in one request
-(frames gzip-encoded when they look like text), only blobs absent from the
-cache downloaded, all in one streamed request.
+:class:`V2Client` speaks the project's own API as the exchange plugin does:
+one keep-alive session per user, a local content cache keyed by sha256 (the
+files a user already has on disk); a fetch is one request (the release as a
+bundle: manifest and content), a submit two (which blobs are missing, then a
+bundle of the manifest and those blobs, gzip-encoded when they look like
+text); a collect lists the latest submissions and downloads, in one streamed
+request, only blobs absent from the cache.
 
 Every operation checks what came back and raises :class:`BenchmarkError` on
 any failure or any byte that differs: a benchmark of a wrong answer is void.
@@ -105,6 +107,31 @@ def exchange_streamed(
     sent = response.request.body
     meter.count(len(sent) if sent is not None else 0, received)
     return response, refusal
+
+
+class FrameReceiver:
+    """Checks each blob of a streamed download and puts it in a client's cache."""
+
+    def __init__(
+        self, client: V2Client, parser: blob_frames.FrameParser | blob_frames.BundleParser
+    ) -> None:
+        self.client = client
+        self.parser = parser
+        self.head: dict[str, Any] | None = None
+        self.parts: list[bytes] = []
+
+    def consume(self, chunk: bytes) -> None:
+        for event in self.parser.feed(chunk):
+            if isinstance(event, blob_frames.FrameData):
+                self.parts.append(event.data)
+            elif isinstance(event, blob_frames.FrameEnd):
+                data, self.parts = b"".join(self.parts), []
+                digest = event.header.sha256
+                if hashlib.sha256(data).hexdigest() != digest:
+                    raise BenchmarkError(f"Blob {digest} came back with other content")
+                self.client.remember(digest, data)
+            elif isinstance(event, blob_frames.BundleHead):
+                self.head = event.fields
 
 
 @dataclass
@@ -347,17 +374,24 @@ class V2Client:
 
     def upload(self, prepared: PreparedUpload) -> list[dict[str, Any]]:
         """Upload what the server lacks; return the manifest of the files."""
-        missing = self._json("POST", "blobs", "missing", json={"sha256": sorted(prepared.frames)})
-        if missing["missing"]:
+        missing = self.missing(prepared)
+        if missing:
             # Every missing blob in one request, as frames.
-            body = b"".join(prepared.frames[digest] for digest in missing["missing"])
+            body = b"".join(prepared.frames[digest] for digest in missing)
             headers = {"Content-Type": blob_frames.CONTENT_TYPE}
             self._json("POST", "blobs", expect=201, data=body, headers=headers)
-        for entry in prepared.manifest:
-            self._remember(entry["sha256"], prepared.files[entry["path"]])
+        self._remember_all(prepared)
         return prepared.manifest
 
-    def _remember(self, digest: str, data: bytes) -> None:
+    def missing(self, prepared: PreparedUpload) -> list[str]:
+        reply = self._json("POST", "blobs", "missing", json={"sha256": sorted(prepared.frames)})
+        return list(reply["missing"])
+
+    def _remember_all(self, prepared: PreparedUpload) -> None:
+        for entry in prepared.manifest:
+            self.remember(entry["sha256"], prepared.files[entry["path"]])
+
+    def remember(self, digest: str, data: bytes) -> None:
         with self.cache_lock:
             self.cache[digest] = data
 
@@ -371,28 +405,14 @@ class V2Client:
             dict.fromkeys(e["sha256"] for e in manifest if self._cached(e["sha256"]) is None)
         )
         if absent:
-            parser = blob_frames.FrameParser(max_size=2**40)
-            parts: list[bytes] = []
-
-            def consume(chunk: bytes) -> None:
-                nonlocal parts
-                for event in parser.feed(chunk):
-                    if isinstance(event, blob_frames.FrameData):
-                        parts.append(event.data)
-                    elif isinstance(event, blob_frames.FrameEnd):
-                        data, parts = b"".join(parts), []
-                        digest = event.header.sha256
-                        if hashlib.sha256(data).hexdigest() != digest:
-                            raise BenchmarkError(f"Blob {digest} came back with other content")
-                        self._remember(digest, data)
-
+            receiver = FrameReceiver(self, blob_frames.FrameParser(max_size=2**40))
             url = self.url("blobs", "download")
             response, refusal = exchange_streamed(
                 self.session,
                 self.meter,
                 "POST",
                 url,
-                consume,
+                receiver.consume,
                 json={"sha256": absent, "gzip": True},
                 timeout=self.timeout,
             )
@@ -400,7 +420,10 @@ class V2Client:
                 raise BenchmarkError(
                     f"POST blobs/download as {self.user}: {response.status_code} {refusal[:200]!r}"
                 )
-            parser.close()
+            receiver.parser.close()
+        return self.cached_files(manifest)
+
+    def cached_files(self, manifest: list[dict[str, Any]]) -> dict[str, bytes]:
         files: dict[str, bytes] = {}
         for entry in manifest:
             data = self._cached(entry["sha256"])
@@ -417,11 +440,32 @@ class V2Client:
         self._json("PUT", *path, expect=201, json={"files": manifest})
 
     def fetch(self, course: str, assignment: str) -> dict[str, bytes]:
-        reply = self._json("GET", "courses", course, "assignments", assignment)
-        return self.materialize(reply["files"])
+        """The release as one bundle: its manifest, then every blob of it."""
+        receiver = FrameReceiver(self, blob_frames.BundleParser(max_size=2**40))
+        url = self.url("courses", course, "assignments", assignment)
+        response, refusal = exchange_streamed(
+            self.session,
+            self.meter,
+            "GET",
+            url,
+            receiver.consume,
+            headers={"Accept": blob_frames.BUNDLE_CONTENT_TYPE, "Accept-Encoding": "gzip"},
+            timeout=self.timeout,
+        )
+        if response.status_code != 200:
+            raise BenchmarkError(
+                f"GET {url} as {self.user}: {response.status_code} {refusal[:200]!r}"
+            )
+        receiver.parser.close()
+        if receiver.head is None or not receiver.head.get("success"):
+            raise BenchmarkError(f"GET {url}: bad bundle head {receiver.head!r:.200}")
+        return self.cached_files(receiver.head["files"])
 
     def submit(self, course: str, assignment: str, prepared: PreparedUpload) -> str:
-        manifest = self.upload(prepared)
+        """Which blobs are missing, then one bundle: the manifest and those blobs."""
+        missing = self.missing(prepared)
+        head = blob_frames.bundle_head({"files": prepared.manifest})
+        body = head + b"".join(prepared.frames[digest] for digest in missing)
         reply = self._json(
             "POST",
             "courses",
@@ -430,9 +474,13 @@ class V2Client:
             assignment,
             "submissions",
             expect=201,
-            json={"files": manifest},
-            headers={"Idempotency-Key": uuid.uuid4().hex},
+            data=body,
+            headers={
+                "Content-Type": blob_frames.BUNDLE_CONTENT_TYPE,
+                "Idempotency-Key": uuid.uuid4().hex,
+            },
         )
+        self._remember_all(prepared)
         return str(reply["timestamp"])
 
     def list_latest(self, course: str, assignment: str) -> list[dict[str, Any]]:

@@ -19,22 +19,41 @@ exchange plugin and benchmark (downloads): it takes the body in whatever
 chunks the network delivers and never holds more than one chunk of output.
 Checking that a blob's bytes match its sha256 is the receiver's job, because
 only it knows where the bytes go.
+
+A *bundle* is a manifest and content in one body: a first line of JSON (an
+object whose ``files`` is the manifest), then frames. A submission travels
+as one (the server can refuse it from the manifest before storing any blob),
+and so does a fetch (the release's manifest and every blob of it): one
+request where a manifest plus a batch took two or three.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ngshare.blobs import is_sha256
 
+try:
+    # ISA-L's deflate writes and reads the same gzip as zlib, inflating about
+    # 2.5 and compressing about 9 times faster: a server inflates every frame
+    # a class submits, and compresses what it sends on a cache miss.
+    from isal import isal_zlib as deflate
+except ImportError:  # a platform isal has no wheel for
+    import zlib as deflate  # type: ignore[no-redef]
+
+GzipError = deflate.error
+
 CONTENT_TYPE = "application/x-ngshare-blob-frames"
+BUNDLE_CONTENT_TYPE = "application/x-ngshare-bundle"
 IDENTITY = "identity"
 GZIP = "gzip"
 ENCODINGS = frozenset({IDENTITY, GZIP})
 MAX_HEADER = 1024
+# A bundle's first line: room for the manifest of 10,000 files.
+MAX_BUNDLE_HEAD = 8 * 1024 * 1024
 # Output of one decompression step: bounds memory whatever the ratio.
 OUTPUT_STEP = 1024 * 1024
 # Input of one decompression step: bounds what the inflater copies.
@@ -66,9 +85,14 @@ def frame_header(sha256: str, size: int, encoding: str) -> bytes:
     return line.encode("ascii") + b"\n"
 
 
-def gzip_compressor() -> zlib._Compress:
+def gzip_compressor() -> Any:
     """A compressor making one gzip member, as a gzip frame carries."""
-    return zlib.compressobj(GZIP_LEVEL, wbits=31)
+    return deflate.compressobj(GZIP_LEVEL, wbits=31)
+
+
+def gzip_inflater() -> Any:
+    """A decompressor of one gzip member (``decompress(data, max_length)`` as zlib's)."""
+    return deflate.decompressobj(wbits=31)
 
 
 def encode_frame(sha256: str, data: bytes, *, compress: bool = True) -> bytes:
@@ -140,7 +164,7 @@ class FrameParser:
         self._line = bytearray()
         self._header: FrameHeader | None = None
         self._remaining = 0  # identity: bytes still to come
-        self._inflater: zlib._Decompress | None = None
+        self._inflater: Any = None
         self._produced = 0  # gzip: bytes inflated so far
         self.frames = 0
 
@@ -191,7 +215,7 @@ class FrameParser:
         self.frames += 1
         yield FrameStart(header)
         if header.encoding == GZIP:
-            self._inflater = zlib.decompressobj(wbits=31)
+            self._inflater = gzip_inflater()
             self._produced = 0
             self._member = bytearray() if self.keep_members else None
         else:
@@ -220,7 +244,7 @@ class FrameParser:
             room = min(OUTPUT_STEP, header.size - self._produced + 1)
             try:
                 output = inflater.decompress(pending, room)
-            except zlib.error:
+            except GzipError:
                 raise FrameError("A gzip frame is corrupt") from None
             self._produced += len(output)
             if self._produced > header.size:
@@ -253,3 +277,64 @@ class FrameParser:
         assert header is not None
         self._header = None
         return FrameEnd(header, member)
+
+
+def bundle_head(fields: dict[str, object]) -> bytes:
+    """The first line of a bundle: one JSON object."""
+    return json.dumps(fields).encode("utf-8") + b"\n"
+
+
+@dataclass(frozen=True)
+class BundleHead:
+    """The bundle's first line, parsed: a JSON object (its manifest and more)."""
+
+    fields: dict[str, object]
+
+
+class BundleParser:
+    """Turns a bundle's chunks into its :class:`BundleHead`, then frame events."""
+
+    def __init__(
+        self, max_size: int, *, keep_members: int = 0, max_head: int = MAX_BUNDLE_HEAD
+    ) -> None:
+        self.frames = FrameParser(max_size, keep_members=keep_members)
+        self.max_head = max_head
+        self.head: dict[str, object] | None = None
+        self._line = bytearray()
+
+    def read_head(self, data: bytes) -> tuple[BundleHead | None, bytes]:
+        """Take the first line from ``data``: (the head once complete, the bytes after it).
+
+        A receiver that acts on the manifest before any content (the server
+        refusing a submission early) calls this until it has the head, then
+        feeds the rest to :attr:`frames`.
+        """
+        if self.head is not None:
+            return None, data
+        newline = data.find(b"\n", 0, self.max_head + 1)
+        self._line += data if newline < 0 else data[:newline]
+        if len(self._line) > self.max_head:
+            raise FrameTooLarge("The manifest line of the bundle is too long")
+        if newline < 0:
+            return None, b""
+        try:
+            head = json.loads(self._line)
+        except ValueError:
+            raise FrameError("The first line of a bundle is not valid JSON") from None
+        if not isinstance(head, dict):
+            raise FrameError("The first line of a bundle must be a JSON object")
+        self.head, self._line = head, bytearray()
+        return BundleHead(head), data[newline + 1 :]
+
+    def feed(self, data: bytes) -> Iterator[BundleHead | FrameEvent]:
+        if self.head is None:
+            head, data = self.read_head(data)
+            if head is None:
+                return
+            yield head
+        yield from self.frames.feed(data)
+
+    def close(self) -> None:
+        if self.head is None:
+            raise FrameError("The body ends before the manifest line of the bundle")
+        self.frames.close()

@@ -119,11 +119,12 @@ def test_no_cross_user_hash_probing(rel: ServerProcess) -> None:
     assert bob.get_blob(digest).status_code == 404
     assert bob.get_blob("0" * 64).status_code == 404  # same answer as for nothing at all
     assert bob.missing(secret) == [digest]
-    # Nor can he commit a manifest naming it without sending the bytes.
+    # Nor can he commit a manifest naming it without sending the bytes: the
+    # same 409 as for content nobody stored.
     response = bob.api.post(
         *API, "courses", "c1", "assignments", "ps1", "submissions", json={"files": manifest}
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert digest in response.json()["message"]
     # Eve, in another course, cannot read the release either.
     release = ana.api.get(*API, "courses", "c1", "assignments", "ps1").json()["files"]
@@ -160,6 +161,16 @@ def test_blob_upload_checks(rel: ServerProcess) -> None:
         headers={"Content-Encoding": "gzip"},
     )
     assert broken.status_code == 400
+    corrupt = kim.api.request(
+        "PUT",
+        *API,
+        "blobs",
+        sha(data),
+        data=gzip.compress(data)[:10] + b"\xff" * 100,
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert corrupt.status_code == 400
+    assert corrupt.json() == {"success": False, "message": "The gzip body is corrupt"}
     odd = kim.put_blob(data, headers={"Content-Encoding": "br"})
     assert odd.status_code == 415
 

@@ -161,3 +161,25 @@ def test_file_rules_fetch_safety_and_collect_update(course: ServerProcess, tmp_p
     submitted = kim.path("submitted", "ana", "ps1")
     assert (submitted / "timestamp.txt").read_text(encoding="utf-8") == second_ts
     assert (submitted / "notes.txt").read_text(encoding="utf-8") == "second thoughts"
+
+
+def test_submit_warns_of_missing_notebooks_and_strict_refuses(
+    course: ServerProcess, tmp_path: Path
+) -> None:
+    """The release's files come with the submit's answer; --strict asks before submitting."""
+    kim = make_user(tmp_path, course, "kim", config=instructor_config("c1"))
+    ana = make_user(tmp_path, course, "ana")
+    release(kim)
+    ana.run("fetch_assignment", "ps1", "--course", "c1")
+    ana.path("ps1", "problem1.ipynb").rename(ana.path("ps1", "renamed.ipynb"))
+
+    strict = ana.run("submit", "ps1", "--course", "c1", "--strict", check=False)
+    assert strict.returncode != 0
+    assert "There are missing notebooks for the submission" in strict.output
+    assert course.client("kim").get("submissions", "c1", "ps1").json()["submissions"] == []
+
+    submitted = ana.run("submit", "ps1", "--course", "c1")
+    assert "Possible missing notebooks and/or extra notebooks submitted" in submitted.output
+    assert "problem1.ipynb: MISSING" in submitted.output
+    assert "renamed.ipynb: EXTRA" in submitted.output
+    assert len(course.client("kim").get("submissions", "c1", "ps1").json()["submissions"]) == 1

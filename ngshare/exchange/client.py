@@ -198,13 +198,32 @@ class NgshareClient:
         body: Callable[[], Iterable[bytes]],
         content_type: str,
         what: str,
+        idempotency_key: str | None = None,
     ) -> JSON:
         """POST a body produced in chunks (made anew for each attempt); retried like GET.
 
-        Only for uploads that are safe to repeat, such as content-addressed blobs.
+        Only for uploads that are safe to repeat: content-addressed blobs, or
+        a submission carrying its idempotency key.
         """
         headers = {"Content-Type": content_type}
+        if idempotency_key:
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         return self.request("POST", parts, body=body, headers=headers, retry=True, what=what)
+
+    def get_stream(
+        self,
+        *parts: str,
+        accept: str,
+        consume: Callable[[Iterator[bytes]], None],
+        what: str,
+    ) -> None:
+        """GET ``accept`` content and hand a successful body to ``consume`` in chunks.
+
+        As for :meth:`download_stream`, ``consume`` must cope with being
+        called again from the start when a broken transfer is retried.
+        """
+        headers = {"Accept": accept, "Accept-Encoding": "gzip"}
+        self.request("GET", parts, headers=headers, retry=True, what=what, consume=consume)
 
     def download_stream(
         self, *parts: str, body: Any, consume: Callable[[Iterator[bytes]], None], what: str

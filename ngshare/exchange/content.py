@@ -1,13 +1,15 @@
 """Moving file trees through the own API: only the content the other side lacks.
 
 Uploading hashes the local files, asks the server which blobs it lacks
-(``POST blobs/missing``) and sends just those in one streamed request
-(``POST blobs``), compressing text on the way; the caller then commits a
-manifest of (path, sha256, size). Downloading takes a manifest, copies
-whatever content is already on this machine (a released data file the
-instructor has, a file already collected) and fetches the rest in one
-streamed request (``POST blobs/download``), checking every byte against its
-sha256 before anything is placed where nbgrader will look.
+(``POST blobs/missing``) and sends just those in one streamed request,
+compressing text on the way: a submission as one bundle (the manifest, then
+those blobs), a release or feedback as a batch (``POST blobs``) and then its
+manifest. Downloading takes a manifest, copies whatever content is already
+on this machine (a released data file the instructor has, a file already
+collected) and fetches the rest in one streamed request (``POST
+blobs/download``); a fetch, where nothing is local yet, takes the release as
+one bundle. Every byte is checked against its sha256 before anything is
+placed where nbgrader will look.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,7 +27,7 @@ from nbgrader.exchange.abc import ExchangeError
 
 from ngshare import blob_frames
 from ngshare.blobs import is_sha256
-from ngshare.exchange.client import NgshareClient
+from ngshare.exchange.client import JSON, NgshareClient
 from ngshare.exchange.files import LocalFile, is_safe_path
 from ngshare.sizes import human_size
 from ngshare.timestamps import format_iso, format_v1, parse_iso, parse_v1
@@ -119,6 +121,51 @@ def upload_files(
     client: NgshareClient, files: Sequence[LocalFile], what: str
 ) -> list[ManifestFile]:
     """Send the content the server lacks; returns the manifest to commit."""
+    manifest, to_send = _missing_content(client, files, what)
+    if to_send:
+        client.upload_stream(
+            *API,
+            "blobs",
+            body=lambda: _frames(to_send),
+            content_type=blob_frames.CONTENT_TYPE,
+            what=what,
+        )
+    return manifest
+
+
+def submit_files(
+    client: NgshareClient,
+    files: Sequence[LocalFile],
+    where: Sequence[str],
+    what: str,
+    idempotency_key: str,
+) -> JSON:
+    """Submit ``files`` as one bundle (their manifest and the content the server lacks).
+
+    The server refuses a bundle from its manifest before storing any of its
+    content, and records the content and the submission in one transaction.
+    Returns the server's answer (the timestamp and the release's paths).
+    """
+    manifest, to_send = _missing_content(client, files, what)
+    head = blob_frames.bundle_head({"files": [entry.as_json() for entry in manifest]})
+
+    def body() -> Iterator[bytes]:
+        yield head
+        yield from _frames(to_send)
+
+    return client.upload_stream(
+        *where,
+        body=body,
+        content_type=blob_frames.BUNDLE_CONTENT_TYPE,
+        what=what,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _missing_content(
+    client: NgshareClient, files: Sequence[LocalFile], what: str
+) -> tuple[list[ManifestFile], list[tuple[str, int, Path]]]:
+    """The manifest of ``files``, and (sha256, size, source) of each blob the server lacks."""
     manifest: list[ManifestFile] = []
     sources: dict[str, Path] = {}
     for local in files:
@@ -126,7 +173,7 @@ def upload_files(
         manifest.append(ManifestFile(local.path, sha256, size))
         sources.setdefault(sha256, local.source)
     if not sources:
-        return manifest
+        return manifest, []
     missing = client.send_json(
         "POST", *API, "blobs", "missing", body={"sha256": list(sources)}, what=what, retry=True
     )["missing"]
@@ -141,16 +188,9 @@ def upload_files(
                 len(manifest),
                 human_size(total),
             )
-        client.upload_stream(
-            *API,
-            "blobs",
-            body=lambda: _frames(to_send),
-            content_type=blob_frames.CONTENT_TYPE,
-            what=what,
-        )
     else:
         client.log.info("The server has all %d files already; sending none", len(manifest))
-    return manifest
+    return manifest, to_send
 
 
 def _frames(blobs: Sequence[tuple[str, int, Path]]) -> Iterator[bytes]:
@@ -245,6 +285,30 @@ def download_files(
             _copy(first_target[entry.sha256], target)
 
 
+def download_bundle(
+    client: NgshareClient,
+    where: Sequence[str],
+    staging: Path,
+    wanted: Callable[[ManifestFile], bool],
+    what: str,
+) -> list[ManifestFile]:
+    """Fetch a release as one bundle into ``staging``: the files ``wanted`` keeps.
+
+    Returns the manifest of the files written. Content only unwanted files
+    name is checked and dropped.
+    """
+    receiver = _BundleReceiver(staging, wanted, what)
+    client.get_stream(
+        *where, accept=blob_frames.BUNDLE_CONTENT_TYPE, consume=receiver.consume, what=what
+    )
+    receiver.check_complete()
+    for target, entry in receiver.placements:
+        first = receiver.targets[entry.sha256]
+        if target != first:
+            _copy(first, target)
+    return [entry for _, entry in receiver.placements]
+
+
 def _copy(source: Path, target: Path) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -264,13 +328,15 @@ class _FrameReceiver:
     def consume(self, chunks: Iterator[bytes]) -> None:
         # Called again from the start if the transfer is retried.
         self.received.clear()
-        parser = blob_frames.FrameParser(max_size=2**63)
+        parser = self.parser()
         handle: IO[bytes] | None = None
         digest = hashlib.sha256()
         try:
             for chunk in chunks:
                 for event in parser.feed(chunk):
-                    if isinstance(event, blob_frames.FrameData):
+                    if isinstance(event, blob_frames.BundleHead):
+                        self.on_head(event.fields)
+                    elif isinstance(event, blob_frames.FrameData):
                         assert handle is not None
                         digest.update(event.data)
                         handle.write(event.data)
@@ -289,6 +355,12 @@ class _FrameReceiver:
         finally:
             if handle is not None:
                 handle.close()
+
+    def parser(self) -> blob_frames.FrameParser | blob_frames.BundleParser:
+        return blob_frames.FrameParser(max_size=2**63)
+
+    def on_head(self, fields: dict[str, object]) -> None:
+        raise ExchangeError(f"Could not {self.what}: the server's answer is broken.")
 
     def _open(self, sha256: str) -> IO[bytes]:
         target = self.targets.get(sha256)
@@ -351,3 +423,45 @@ def replace_files(staging: Path, destination: Path, paths: Iterable[str]) -> Non
             os.replace(staging.joinpath(*path.split("/")), target)
         except OSError as error:
             raise ExchangeError(f"Could not write {path}: {error.strerror or error}") from None
+
+
+class _BundleReceiver(_FrameReceiver):
+    """Writes a bundle's frames where its manifest (the first line) places them."""
+
+    def __init__(self, staging: Path, wanted: Callable[[ManifestFile], bool], what: str) -> None:
+        super().__init__({}, what)
+        self.staging = staging
+        self.wanted = wanted
+        self.placements: list[tuple[Path, ManifestFile]] = []
+        self.unwanted: set[str] = set()
+
+    def consume(self, chunks: Iterator[bytes]) -> None:
+        self.targets, self.placements, self.unwanted = {}, [], set()
+        super().consume(chunks)
+
+    def parser(self) -> blob_frames.FrameParser | blob_frames.BundleParser:
+        return blob_frames.BundleParser(max_size=2**63)
+
+    def on_head(self, fields: dict[str, object]) -> None:
+        manifest = parse_manifest(fields.get("files"), self.what)
+        for entry in manifest:
+            if not self.wanted(entry):
+                self.unwanted.add(entry.sha256)
+                continue
+            target = self.staging.joinpath(*entry.path.split("/"))
+            self.placements.append((target, entry))
+            self.targets.setdefault(entry.sha256, target)
+        self.unwanted -= set(self.targets)
+
+    def _open(self, sha256: str) -> IO[bytes]:
+        if sha256 in self.unwanted:
+            return open(os.devnull, "wb")  # checked all the same, then dropped
+        return super()._open(sha256)
+
+    def _check(self, sha256: str, actual: str) -> None:
+        if sha256 in self.unwanted:
+            self.unwanted.discard(sha256)
+            if actual != sha256:
+                raise ExchangeError(f"Could not {self.what}: a file arrived corrupted.")
+            return
+        super()._check(sha256, actual)

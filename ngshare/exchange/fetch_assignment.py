@@ -1,10 +1,11 @@
 """``nbgrader fetch_assignment``: download a release into ./<assignment>.
 
-The release's manifest (``GET api/v2/courses/{course}/assignments/{assignment}``),
-then its files in one streamed request. A student's files are never
-overwritten: an existing assignment directory is refused, as nbgrader does,
-and with ``--replace`` (``replace_missing_files``) only files the student
-does not have are written.
+The release as one bundle (``GET api/v2/courses/{course}/assignments/{assignment}``
+with ``Accept: application/x-ngshare-bundle``: its manifest, then every blob
+of it, streamed). A student's files are never overwritten: an existing
+assignment directory is refused, as nbgrader does, and with ``--replace``
+(``replace_missing_files``) the manifest comes first and only the files the
+student does not have are downloaded and written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 from nbgrader.exchange.abc import ExchangeFetchAssignment as ABCExchangeFetchAssignment
 
 from ngshare.exchange.content import (
+    ManifestFile,
     assignment_path,
+    download_bundle,
     download_files,
     parse_manifest,
     place_new_files,
@@ -46,33 +49,35 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
     def copy_files(self) -> None:
         what = f"fetch assignment {self.assignment_id!r} of course {self.course_id!r}"
         where = assignment_path(self.course_id, self.assignment_id)
-        response = self.client.get(*where, what=what)
         rules = FileRules(exclude=tuple(self.coursedir.ignore))
-        files = [
-            f
-            for f in parse_manifest(response.get("files"), what)
-            if not any(rules.excludes(part) for part in f.path.split("/"))
-        ]
+
+        def wanted(entry: ManifestFile) -> bool:
+            return not any(rules.excludes(part) for part in entry.path.split("/"))
+
         self.log.info("Source: %s", self.client.url(*where))
         self.log.info("Destination: %s", self.dest_path)
         replacing = self.dest_path.is_dir()
-        if replacing:
-            files = [f for f in files if not self.dest_path.joinpath(*f.path.split("/")).exists()]
         staging = staging_directory(self.dest_path)
         try:
+            if not replacing:
+                # Nothing of it is here yet: the manifest and every blob in one request.
+                files = download_bundle(self.client, where, staging, wanted, what)
+                self.log.info("Downloaded %d files", len(files))
+                staging.rename(self.dest_path)
+                self.log.info("Fetched as: %s %s", self.course_id, self.assignment_id)
+                return
+            response = self.client.get(*where, what=what)
+            files = [
+                f
+                for f in parse_manifest(response.get("files"), what)
+                if wanted(f) and not self.dest_path.joinpath(*f.path.split("/")).exists()
+            ]
             placements = [(staging.joinpath(*f.path.split("/")), f) for f in files]
             download_files(self.client, placements, what)
-            if replacing:
-                written = place_new_files(
-                    staging, self.dest_path, [f.path for f in files], self.log
-                )
-                for path in written:
-                    self.log.warning(
-                        "Replacing missing file '%s'", os.path.join(self.dest_path, path)
-                    )
-                discard(staging)
-            else:
-                staging.rename(self.dest_path)
+            written = place_new_files(staging, self.dest_path, [f.path for f in files], self.log)
+            for path in written:
+                self.log.warning("Replacing missing file '%s'", os.path.join(self.dest_path, path))
+            discard(staging)
         except BaseException:
             discard(staging)
             raise

@@ -1,12 +1,17 @@
 """``nbgrader submit``: upload ./<assignment> as a new submission.
 
-Only the files the server lacks are sent (``POST api/v2/blobs``), then the
-manifest is committed (``POST api/v2/courses/{c}/assignments/{a}/submissions``).
-The server names the submission by its own timestamp, which is written to
-``timestamp.txt`` in the local submission cache (and, on collect, in the
-instructor's copy). The commit carries an ``Idempotency-Key``, one per
-submit, reused by its retries: a retry after a lost response gets the first
-attempt's timestamp back instead of creating a second submission.
+The server is asked which content it lacks (``POST api/v2/blobs/missing``);
+then the submission is one bundle: its manifest and only that content
+(``POST api/v2/courses/{c}/assignments/{a}/submissions``). The server names
+the submission by its own timestamp, which is written to ``timestamp.txt``
+in the local submission cache (and, on collect, in the instructor's copy).
+The bundle carries an ``Idempotency-Key``, one per submit, reused by its
+retries: a retry after a lost response gets the first attempt's timestamp
+back instead of creating a second submission.
+
+The server's answer names the release's files, from which nbgrader's warning
+about missing or extra notebooks is made; only ``strict`` mode, which must
+refuse before submitting, asks for the release's listing first.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 from nbgrader.utils import find_all_notebooks
 
 from ngshare.exchange.assignments import release_listing
-from ngshare.exchange.content import assignment_path, local_timestamp, upload_files
+from ngshare.exchange.content import assignment_path, local_timestamp, submit_files
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import (
     FileRules,
@@ -81,8 +86,8 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
 
     def copy_files(self) -> None:
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
-        # Fails early, with the server's "Assignment not found", for a typo.
-        self.check_filename_diff(release_listing(self.client, course_id, assignment_id))
+        if self.strict:
+            self.check_filename_diff(release_listing(self.client, course_id, assignment_id))
         files = find_files(Path(self.src_path), FileRules.from_coursedir(self.coursedir), self.log)
         total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
         self.log.info("Source: %s", self.src_path)
@@ -90,16 +95,17 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
             "Uploading %d files (%s) to %s", len(files), human_size(total), self.client.base_url
         )
         what = f"submit assignment {assignment_id!r} of course {course_id!r}"
-        manifest = upload_files(self.client, files, what)
-        response = self.client.send_json(
-            "POST",
-            *assignment_path(course_id, assignment_id),
-            "submissions",
-            body={"files": [entry.as_json() for entry in manifest]},
-            what=what,
-            retry=True,
-            idempotency_key=self.client.new_idempotency_key(),
+        response = submit_files(
+            self.client,
+            files,
+            (*assignment_path(course_id, assignment_id), "submissions"),
+            what,
+            self.client.new_idempotency_key(),
         )
+        if not self.strict:
+            released = response.get("released")
+            if isinstance(released, list):
+                self.check_filename_diff([str(path) for path in released])
         self.timestamp = local_timestamp(str(response["timestamp"]))
         self.cache_submission(files)
         self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)

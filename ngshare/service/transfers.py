@@ -36,7 +36,7 @@ from ngshare.models import (
     User,
 )
 from ngshare.service import assignments, submissions
-from ngshare.service.errors import BadRequest, NotFound, TooLarge
+from ngshare.service.errors import BadRequest, Conflict, NotFound, TooLarge
 from ngshare.service.files import (
     FileView,
     StoredFile,
@@ -45,6 +45,7 @@ from ngshare.service.files import (
     register_blobs,
 )
 from ngshare.service.permissions import Caller, find_course, require_instructor
+from ngshare.service.quota import require_not_full
 from ngshare.soft_delete import live_rows_built_in
 
 MAX_HASHES_PER_QUERY = 10_000
@@ -55,6 +56,26 @@ class ManifestEntry:
     path: str
     sha256: str
     size: int
+
+
+class MissingContent(Conflict):
+    """A manifest names blobs the server lacks (or the caller may not name).
+
+    409, not 400: the request is right, the server's state is not yet; the
+    client sends the content and tries again.
+    """
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        super().__init__("Upload these blobs first: " + ", ".join(missing))
+        self.missing = list(missing)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    timestamp: datetime.datetime
+    # The paths of the release's files: a client compares them with what it
+    # sent (nbgrader warns of missing notebooks) without asking again.
+    released: list[str]
 
 
 @dataclass(frozen=True)
@@ -109,6 +130,9 @@ _READABLE_BY_USER = live_rows_built_in(
 )
 _STORED = live_rows_built_in(
     select(FileEntry.blob_sha256).where(FileEntry.blob_sha256.in_(_HASHES)).distinct()
+)
+_RELEASED_PATHS = live_rows_built_in(
+    select(FileEntry.path).where(FileEntry.fileset_id == bindparam("fileset_id"))
 )
 _BLOB_SIZES = live_rows_built_in(select(Blob.sha256, Blob.size).where(Blob.sha256.in_(_HASHES)))
 _BLOBS = live_rows_built_in(select(Blob).where(Blob.sha256.in_(_HASHES)))
@@ -170,16 +194,24 @@ def record_uploads(db: Session, caller: Caller, blobs: Sequence[BlobInfo]) -> No
 
 
 def _stored_files(
-    db: Session, caller: Caller, manifest: Sequence[ManifestEntry], max_total: int
+    db: Session,
+    caller: Caller,
+    manifest: Sequence[ManifestEntry],
+    max_total: int,
+    sent: Collection[str] = (),
 ) -> list[StoredFile]:
-    """Resolve a manifest to stored blobs the caller may reference."""
+    """Resolve a manifest to stored blobs the caller may reference.
+
+    ``sent``: blobs whose bytes came with this very request, the caller's to
+    name without asking the database.
+    """
     total = sum(entry.size for entry in manifest)
     if total > max_total:
         raise TooLarge(f"The files total {total} bytes; the limit is {max_total}")
     hashes = [entry.sha256 for entry in manifest]
-    missing = missing_blobs(db, caller, hashes)
+    missing = missing_blobs(db, caller, [h for h in hashes if h not in sent])
     if missing:
-        raise BadRequest("Upload these blobs first: " + ", ".join(missing))
+        raise MissingContent(missing)
     blobs = {b.sha256: b for b in db.scalars(_BLOBS, {"hashes": list(set(hashes))})}
     stored = []
     for entry in manifest:
@@ -212,10 +244,46 @@ def submit(
     manifest: Sequence[ManifestEntry],
     idempotency_key: str | None,
     max_total: int,
-) -> datetime.datetime:
+    sent: Collection[str] = (),
+) -> Submitted:
     found = submissions.check_submit(db, caller, course, assignment)
-    files = _stored_files(db, caller, manifest, max_total)
-    return submissions.submit(db, caller, course, assignment, files, idempotency_key, found)
+    files = _stored_files(db, caller, manifest, max_total, sent)
+    timestamp = submissions.submit(db, caller, course, assignment, files, idempotency_key, found)
+    released = db.scalars(_RELEASED_PATHS, {"fileset_id": found.fileset_id})
+    return Submitted(timestamp, sorted(released))
+
+
+def check_submit_upload(
+    db: Session, caller: Caller, course: str, assignment: str, total: int, max_total: int
+) -> None:
+    """Everything a submission's manifest can be refused for, before its content arrives."""
+    if total > max_total:
+        raise TooLarge(f"The files total {total} bytes; the limit is {max_total}")
+    submissions.check_submit(db, caller, course, assignment)
+    require_not_full(db, caller, course)
+
+
+def submit_uploaded(
+    db: Session,
+    caller: Caller,
+    course: str,
+    assignment: str,
+    manifest: Sequence[ManifestEntry],
+    uploaded: Sequence[BlobInfo],
+    idempotency_key: str | None,
+    max_total: int,
+) -> Submitted:
+    """A submission whose new content came with it: one transaction for both.
+
+    The content needs no possession records: the submission itself makes it
+    readable by (so nameable for) the caller. A refused submission leaves
+    only unreferenced blobs, for ``gc-blobs``.
+    """
+    # Rows for the new blobs, so the manifest resolves; the submission's file
+    # set then holds the content against the collector (create_fileset).
+    register_blobs(db, uploaded)
+    hashes = {blob.sha256 for blob in uploaded}
+    return submit(db, caller, course, assignment, manifest, idempotency_key, max_total, hashes)
 
 
 def upload_feedback(

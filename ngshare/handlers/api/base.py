@@ -43,7 +43,11 @@ class JSONHandler(APIHandler):
         return body
 
     def manifest(self) -> list[ManifestEntry]:
-        files = self.json_body().get("files")
+        return self.manifest_of(self.json_body())
+
+    def manifest_of(self, body: dict[str, Any]) -> list[ManifestEntry]:
+        """The checked manifest of a JSON body or a bundle's first line."""
+        files = body.get("files")
         if not isinstance(files, list):
             raise APIError(400, 'Send the files as {"files": [{path, sha256, size}, ...]}')
         if len(files) > MAX_MANIFEST_FILES:

@@ -9,15 +9,15 @@ Content-Length) or as soon as it passes the limit (chunked or compressed).
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 from tornado import web
 
 from ngshare import blob_frames
-from ngshare.blobs import BlobInfo, BlobNotFound, BlobWriter
+from ngshare.blobs import BlobNotFound, BlobWriter
 from ngshare.blobs.gzip_cache import GzipCache
-from ngshare.handlers.api.base import MAX_MANIFEST_FILES, JSONHandler, check_sha256
+from ngshare.handlers.api.base import JSONHandler, check_sha256
+from ngshare.handlers.api.incoming import IncomingBlobs
 from ngshare.handlers.base import APIError
 from ngshare.handlers.streamed import StreamedBodyHandler
 from ngshare.service import transfers
@@ -68,7 +68,7 @@ class BlobHandler(StreamedBodyHandler, JSONHandler):
         self.request.connection.set_max_body_size(limit + BODY_SLACK)  # type: ignore[union-attr]
         encoding = self.request.headers.get("Content-Encoding", "identity").lower()
         if encoding == "gzip":
-            self.decompressor = zlib.decompressobj(wbits=31)
+            self.decompressor = blob_frames.gzip_inflater()
         elif encoding != "identity":
             raise APIError(415, f"Unsupported Content-Encoding {encoding!r}; use gzip")
         self.writer = await self.runner.in_thread(self.runner.blobs.writer)
@@ -79,7 +79,11 @@ class BlobHandler(StreamedBodyHandler, JSONHandler):
         if self.decompressor is not None:
             # Never inflate more than the limit allows (a gzip bomb stops here).
             room = self.limits.max_file_size - self.received + 1
-            chunk = self.decompressor.decompress(chunk, room)
+            try:
+                chunk = self.decompressor.decompress(chunk, room)
+            except blob_frames.GzipError:
+                self.refuse(400, "The gzip body is corrupt")
+                return
         self.received += len(chunk)
         if self.received > self.limits.max_file_size:
             limit = self.limits.max_file_size
@@ -169,6 +173,50 @@ class BlobSender:
             await self.handler.flush()
             chunk = await self.runner.in_thread(next, chunks, b"")
 
+    async def send_frames(
+        self, sizes: dict[str, int], *, use_gzip: bool, head: bytes = b""
+    ) -> None:
+        """The response body: ``head``, then a frame for each blob of ``sizes``, and finish.
+
+        Compressed variants come first (from the cache), so that the length
+        of the whole body is known: a Content-Length spares chunked encoding.
+        Past MAX_HELD_VARIANTS the rest are compressed as they are sent.
+        """
+        handler = self.handler
+        variants: dict[str, bytes | None] = {}
+        held, may_hold = 0, min(MAX_HELD_VARIANTS, self.cache.budget)
+        for sha256, size in sizes.items():
+            if not use_gzip or held > may_hold:
+                break
+            variants[sha256] = compressed = await self.gzip_variant(sha256, size)
+            held += len(compressed or b"")
+        if len(variants) == len(sizes) or not use_gzip:
+            length = len(head)
+            length += sum(len(_frame_header(s, n, variants.get(s))) for s, n in sizes.items())
+            length += sum(len(v) if v is not None else sizes[s] for s, v in variants.items())
+            length += sum(n for s, n in sizes.items() if s not in variants)
+            handler.set_header("Content-Length", str(length))
+        handler.write(head)
+        for sha256, size in sizes.items():
+            if sha256 in variants:
+                compressed = variants.pop(sha256)
+            elif use_gzip:
+                compressed = await self.gzip_variant(sha256, size)
+            else:
+                compressed = None
+            handler.write(_frame_header(sha256, size, compressed))
+            if compressed is not None:
+                handler.write(compressed)
+                await handler.flush()
+            else:
+                await self.send_raw(sha256, size)
+        handler.finish()
+
+
+def _frame_header(sha256: str, size: int, compressed: bytes | None) -> bytes:
+    encoding = blob_frames.IDENTITY if compressed is None else blob_frames.GZIP
+    return blob_frames.frame_header(sha256, size, encoding)
+
 
 class BlobDownloadHandler(JSONHandler):
     """``POST blobs/download``: many blobs in one streamed body of frames.
@@ -188,41 +236,8 @@ class BlobDownloadHandler(JSONHandler):
             raise APIError(400, "gzip must be true or false")
         sizes = await self.call(transfers.readable_blob_sizes, wanted, readonly=True)
         self.set_header("Content-Type", blob_frames.CONTENT_TYPE)
-        sender = BlobSender(self)
-        # Compressed variants first (from the cache), so that the length of the
-        # whole body is known: a Content-Length spares chunked encoding. Past
-        # MAX_HELD_VARIANTS the rest are compressed as they are sent.
-        variants: dict[str, bytes | None] = {}
-        held, may_hold = 0, min(MAX_HELD_VARIANTS, sender.cache.budget)
-        for sha256 in wanted:
-            if not use_gzip or held > may_hold:
-                break
-            variants[sha256] = compressed = await sender.gzip_variant(sha256, sizes[sha256])
-            held += len(compressed or b"")
-        if len(variants) == len(wanted) or not use_gzip:
-            length = sum(len(self._header(s, sizes[s], variants.get(s))) for s in wanted)
-            length += sum(len(v) if v is not None else sizes[s] for s, v in variants.items())
-            length += sum(sizes[s] for s in wanted if s not in variants)
-            self.set_header("Content-Length", str(length))
-        for sha256 in wanted:
-            if sha256 in variants:
-                compressed = variants.pop(sha256)
-            elif use_gzip:
-                compressed = await sender.gzip_variant(sha256, sizes[sha256])
-            else:
-                compressed = None
-            self.write(self._header(sha256, sizes[sha256], compressed))
-            if compressed is not None:
-                self.write(compressed)
-                await self.flush()
-            else:
-                await sender.send_raw(sha256, sizes[sha256])
-        self.finish()
-
-    @staticmethod
-    def _header(sha256: str, size: int, compressed: bytes | None) -> bytes:
-        encoding = blob_frames.IDENTITY if compressed is None else blob_frames.GZIP
-        return blob_frames.frame_header(sha256, size, encoding)
+        in_order = {sha256: sizes[sha256] for sha256 in wanted}
+        await BlobSender(self).send_frames(in_order, use_gzip=use_gzip)
 
 
 @web.stream_request_body
@@ -237,8 +252,7 @@ class BlobBatchUploadHandler(StreamedBodyHandler, JSONHandler):
     """
 
     parser: blob_frames.FrameParser | None = None
-    writer: BlobWriter | None = None
-    total = 0
+    incoming: IncomingBlobs | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -252,75 +266,70 @@ class BlobBatchUploadHandler(StreamedBodyHandler, JSONHandler):
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
         if content_type != blob_frames.CONTENT_TYPE:
             raise APIError(415, f"Send the blobs as {blob_frames.CONTENT_TYPE}")
-        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
-            raise APIError(415, "Frames carry their own encoding; send no Content-Encoding")
-        self.gzip_cache: GzipCache = self.settings["gzip_cache"]
-        keep = self.gzip_cache.max_blob_size if self.gzip_cache.budget > 0 else 0
-        self.parser = blob_frames.FrameParser(self.limits.max_file_size, keep_members=keep)
-        self.committed: list[BlobInfo] = []
+        check_no_content_encoding(self)
+        self.incoming = IncomingBlobs(
+            self.runner.blobs, self.settings["gzip_cache"], max_total=limit
+        )
+        self.parser = blob_frames.FrameParser(
+            self.limits.max_file_size, keep_members=self.incoming.keep_members
+        )
 
     async def data_received(self, chunk: bytes) -> None:
         if self.parser is None or self._finished:
             return
-        try:
-            await self.runner.in_thread(self._consume, chunk)
-        except blob_frames.FrameTooLarge as error:
-            self.refuse(413, str(error))
-        except blob_frames.FrameError as error:
-            self.refuse(400, str(error))
-        except ServiceError as error:
-            self.refuse(error.status, error.message)
-
-    def _consume(self, chunk: bytes) -> None:
-        """Parse, hash and store a chunk of the body (in a worker thread)."""
-        assert self.parser is not None
-        for event in self.parser.feed(chunk):
-            if isinstance(event, blob_frames.FrameData):
-                assert self.writer is not None
-                self.writer.write(event.data)
-            elif isinstance(event, blob_frames.FrameStart):
-                self._start(event.header)
-            else:
-                self._finish_frame(event.header)
-                if event.member is not None:
-                    self.gzip_cache.offer(event.header.sha256, event.header.size, event.member)
-
-    def _start(self, header: blob_frames.FrameHeader) -> None:
-        if self.parser is not None and self.parser.frames > MAX_MANIFEST_FILES:
-            raise blob_frames.FrameTooLarge(f"At most {MAX_MANIFEST_FILES} blobs per request")
-        self.total += header.size
-        limit = self.limits.max_submission_size
-        if self.total > limit:
-            raise blob_frames.FrameTooLarge(f"The files total more than the limit of {limit} bytes")
-        self.writer = self.runner.blobs.writer()
-
-    def _finish_frame(self, header: blob_frames.FrameHeader) -> None:
-        writer, self.writer = self.writer, None
-        assert writer is not None
-        if writer.info().sha256 != header.sha256:
-            writer.abort()
-            raise blob_frames.FrameError(f"The content sent as {header.sha256} has another sha256")
-        self.committed.append(writer.commit())
+        assert self.incoming is not None
+        await store_frames(self, self.parser, self.incoming, chunk)
 
     def abort_upload(self) -> None:
-        if self.writer is not None:
-            writer, self.writer = self.writer, None
-            self.runner.executor.submit(writer.abort)
+        abort_incoming(self, self.incoming)
 
     async def post(self) -> None:
         if self._finished:
             return  # refused while the body arrived
         self.body_complete = True
-        assert self.parser is not None
+        assert self.parser is not None and self.incoming is not None
         try:
             self.parser.close()
         except blob_frames.FrameError as error:
             self.abort_upload()
             raise APIError(400, str(error)) from None
+        committed = self.incoming.committed
         # Possession acknowledges no work yet: the commit that references the
         # blobs makes it durable (see Database.transaction).
-        await self.call(transfers.record_uploads, self.committed, durable=False)
-        self.created(blobs=[{"sha256": b.sha256, "size": b.size} for b in self.committed])
+        await self.call(transfers.record_uploads, committed, durable=False)
+        self.created(blobs=[{"sha256": b.sha256, "size": b.size} for b in committed])
+
+
+def check_no_content_encoding(handler: JSONHandler) -> None:
+    if handler.request.headers.get("Content-Encoding", "identity").lower() != "identity":
+        raise APIError(415, "Frames carry their own encoding; send no Content-Encoding")
+
+
+async def store_frames(
+    handler: StreamedBodyHandler,
+    parser: blob_frames.FrameParser,
+    incoming: IncomingBlobs,
+    chunk: bytes,
+) -> None:
+    """Parse and store a chunk of frames in a worker thread; a bad one refuses the body."""
+    try:
+        await handler.runner.in_thread(lambda: incoming.handle(parser.feed(chunk)))
+    except blob_frames.FrameError as error:
+        refuse_bad_body(handler, error)
+    except ServiceError as error:
+        handler.refuse(error.status, error.message)
+
+
+def refuse_bad_body(handler: StreamedBodyHandler, error: blob_frames.FrameError) -> None:
+    """413 for a body past a limit, 400 for any other malformed one."""
+    handler.refuse(413 if isinstance(error, blob_frames.FrameTooLarge) else 400, str(error))
+
+
+def abort_incoming(handler: StreamedBodyHandler, incoming: IncomingBlobs | None) -> None:
+    """Throw away the blob a refused or broken upload was writing (never blocks)."""
+    writer = incoming.take_writer() if incoming is not None else None
+    if writer is not None:
+        handler.runner.executor.submit(writer.abort)
 
 
 routes = [

@@ -71,6 +71,14 @@ _FRAMES_DESCRIPTION = (
 )
 
 
+_BUNDLE_DESCRIPTION = (
+    "A bundle is a manifest and content in one body: a first line of JSON (an object "
+    "whose `files` is the manifest) ending in a newline, then frames of blobs as in "
+    f"{blob_frames.CONTENT_TYPE}. "
+)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
 def _path_param(name: str, description: str, **schema: Any) -> dict[str, Any]:
     return {
         "name": name,
@@ -237,8 +245,22 @@ def build_document(base_url: str) -> dict[str, Any]:
         assignment: {
             "parameters": [_COURSE, _ASSIGNMENT],
             "get": {
-                "summary": "The released files (members)",
-                "responses": {**_ok(_success_with(files=_FILES)), **_errors(404)},
+                "summary": "The released files (members); with their content as a bundle",
+                "description": _BUNDLE_DESCRIPTION
+                + f"With `Accept: {blob_frames.BUNDLE_CONTENT_TYPE}` the answer is a bundle: "
+                "this JSON answer as its first line, then one frame of each distinct blob, "
+                "gzip-encoded where that pays if the request accepts gzip. A fetch is then "
+                "one request. Refusals are JSON either way.",
+                "responses": {
+                    "200": {
+                        "description": "Success",
+                        "content": {
+                            _JSON: {"schema": _success_with(files=_FILES)},
+                            blob_frames.BUNDLE_CONTENT_TYPE: _BINARY,
+                        },
+                    },
+                    **_errors(404),
+                },
             },
             "put": {
                 "summary": "Release an assignment (instructors); upload missing blobs first",
@@ -274,10 +296,28 @@ def build_document(base_url: str) -> dict[str, Any]:
                         "schema": {"type": "string", "maxLength": 128},
                     }
                 ],
-                "requestBody": _MANIFEST_BODY,
+                "description": "The body is the manifest of blobs uploaded before (JSON), or "
+                "a bundle carrying the content the server lacks. "
+                + _BUNDLE_DESCRIPTION
+                + "A bundle may carry only blobs its manifest names, each once; it is refused "
+                "from its manifest (403, 404, 413) before any content is stored, and its "
+                "blobs and the submission are recorded together or not at all. A manifest "
+                "naming content neither sent nor the caller's is a 409 naming the blobs. "
+                "The answer lists the paths of the release's files (`released`).",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        _JSON: {"schema": _ref("ManifestUpload")},
+                        blob_frames.BUNDLE_CONTENT_TYPE: _BINARY,
+                    },
+                },
                 "responses": {
-                    **_ok(_success_with(timestamp={"type": "string"}), "201", "Submitted"),
-                    **_errors(400, 404, 413),
+                    **_ok(
+                        _success_with(timestamp={"type": "string"}, released=_NAMES),
+                        "201",
+                        "Submitted",
+                    ),
+                    **_errors(400, 404, 409, 413, 415),
                 },
             },
             "get": {
@@ -323,7 +363,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "requestBody": _MANIFEST_BODY,
                 "responses": {
                     **_ok(_success_with(), "201", "Stored"),
-                    **_errors(400, 404, 413),
+                    **_errors(400, 404, 409, 413),
                 },
             },
         },
