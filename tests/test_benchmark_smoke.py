@@ -63,5 +63,7 @@ def test_request_costs_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line for line in result.stdout.splitlines() if "ms CPU" in line]
-    assert len(rows) == 9, result.stdout
+    assert len(rows) == 11, result.stdout
+    assert any(row.startswith("GET the assignment as a bundle") for row in rows), result.stdout
+    assert any(row.startswith("POST .../submissions, a bundle") for row in rows), result.stdout
     assert rows[-1].startswith("GET .../submissions?latest=true")
