@@ -267,6 +267,7 @@ def parse_manifest(body: bytes) -> list[ManifestEntry]:
         limits=SimpleNamespace(max_file_size=MAX_FILE_SIZE),
     )
     handler.json_body = lambda: JSONHandler.json_body(handler)
+    handler.manifest_of = lambda fields: JSONHandler.manifest_of(handler, fields)
     return JSONHandler.manifest(handler)
 
 
