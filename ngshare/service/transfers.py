@@ -17,7 +17,7 @@ feedback), so both APIs share one service layer.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, bindparam, select, union
@@ -198,27 +198,31 @@ def _stored_files(
     caller: Caller,
     manifest: Sequence[ManifestEntry],
     max_total: int,
-    sent: Collection[str] = (),
+    sent: Mapping[str, BlobInfo] | None = None,
 ) -> list[StoredFile]:
     """Resolve a manifest to stored blobs the caller may reference.
 
-    ``sent``: blobs whose bytes came with this very request, the caller's to
-    name without asking the database.
+    ``sent``: blobs whose bytes came with this very request (by sha256), the
+    caller's to name; neither their permission nor their rows are looked up.
     """
+    sent = sent or {}
     total = sum(entry.size for entry in manifest)
     if total > max_total:
         raise TooLarge(f"The files total {total} bytes; the limit is {max_total}")
-    hashes = [entry.sha256 for entry in manifest]
-    missing = missing_blobs(db, caller, [h for h in hashes if h not in sent])
+    earlier = list(dict.fromkeys(e.sha256 for e in manifest if e.sha256 not in sent))
+    missing = missing_blobs(db, caller, earlier)
     if missing:
         raise MissingContent(missing)
-    blobs = {b.sha256: b for b in db.scalars(_BLOBS, {"hashes": list(set(hashes))})}
+    blobs = dict(sent)
+    if earlier:
+        for blob in db.scalars(_BLOBS, {"hashes": earlier}):
+            blobs[blob.sha256] = BlobInfo(blob.sha256, blob.size, blob.md5)
     stored = []
     for entry in manifest:
         blob = blobs[entry.sha256]
         if blob.size != entry.size:
             raise BadRequest(f"Wrong size for {entry.path}: the blob has {blob.size} bytes")
-        stored.append(StoredFile(entry.path, BlobInfo(blob.sha256, blob.size, blob.md5)))
+        stored.append(StoredFile(entry.path, blob))
     return stored
 
 
@@ -244,7 +248,7 @@ def submit(
     manifest: Sequence[ManifestEntry],
     idempotency_key: str | None,
     max_total: int,
-    sent: Collection[str] = (),
+    sent: Mapping[str, BlobInfo] | None = None,
 ) -> Submitted:
     found = submissions.check_submit(db, caller, course, assignment)
     files = _stored_files(db, caller, manifest, max_total, sent)
@@ -279,11 +283,10 @@ def submit_uploaded(
     readable by (so nameable for) the caller. A refused submission leaves
     only unreferenced blobs, for ``gc-blobs``.
     """
-    # Rows for the new blobs, so the manifest resolves; the submission's file
-    # set then holds the content against the collector (create_fileset).
-    register_blobs(db, uploaded)
-    hashes = {blob.sha256 for blob in uploaded}
-    return submit(db, caller, course, assignment, manifest, idempotency_key, max_total, hashes)
+    # The submission's file set registers the new blobs and holds their
+    # content against the collector (create_fileset), once for all files.
+    sent = {blob.sha256: blob for blob in uploaded}
+    return submit(db, caller, course, assignment, manifest, idempotency_key, max_total, sent)
 
 
 def upload_feedback(
