@@ -10,10 +10,12 @@ and the ``Authorization: token`` header. Against a stand-alone ngshare 0.6
 :class:`V2Client` speaks the project's own API as the exchange plugin does:
 one keep-alive session per user, a local content cache keyed by sha256 (the
 files a user already has on disk); a fetch is one request (the release as a
-bundle: manifest and content), a submit two (which blobs are missing, then a
-bundle of the manifest and those blobs, gzip-encoded when they look like
-text); a collect lists the latest submissions and downloads, in one streamed
-request, only blobs absent from the cache.
+bundle: manifest and content), a submit one (a bundle of the manifest and
+the blobs the user does not know the server holds, gzip-encoded when they
+look like text; a 409 naming what the server lacks sends those too, and
+without anything known the server is asked first, ``blobs/missing``); a
+collect lists the latest submissions and downloads, in one streamed request,
+only blobs absent from the cache.
 
 Every operation checks what came back and raises :class:`BenchmarkError` on
 any failure or any byte that differs: a benchmark of a wrong answer is void.
@@ -334,6 +336,9 @@ class V2Client:
         # sha256 -> content: what this user already holds on disk.
         self.cache: dict[str, bytes] = {}
         self.cache_lock = threading.Lock()
+        # What this user fetched or submitted: content the server holds for
+        # them (the plugin's record, ngshare.exchange.known_content).
+        self.known: set[str] = set()
 
     def close(self) -> None:
         self.session.close()
@@ -459,28 +464,46 @@ class V2Client:
         receiver.parser.close()
         if receiver.head is None or not receiver.head.get("success"):
             raise BenchmarkError(f"GET {url}: bad bundle head {receiver.head!r:.200}")
-        return self.cached_files(receiver.head["files"])
+        files = receiver.head["files"]
+        self.known.update(entry["sha256"] for entry in files)
+        return self.cached_files(files)
 
     def submit(self, course: str, assignment: str, prepared: PreparedUpload) -> str:
-        """Which blobs are missing, then one bundle: the manifest and those blobs."""
-        missing = self.missing(prepared)
+        """One bundle: the manifest and the blobs not known to be on the server."""
+        if self.known:
+            to_send = [digest for digest in prepared.frames if digest not in self.known]
+        else:
+            to_send = self.missing(prepared)
         head = blob_frames.bundle_head({"files": prepared.manifest})
-        body = head + b"".join(prepared.frames[digest] for digest in missing)
-        reply = self._json(
-            "POST",
-            "courses",
-            course,
-            "assignments",
-            assignment,
-            "submissions",
-            expect=201,
-            data=body,
-            headers={
-                "Content-Type": blob_frames.BUNDLE_CONTENT_TYPE,
-                "Idempotency-Key": uuid.uuid4().hex,
-            },
-        )
+        path = ("courses", course, "assignments", assignment, "submissions")
+        headers = {
+            "Content-Type": blob_frames.BUNDLE_CONTENT_TYPE,
+            "Idempotency-Key": uuid.uuid4().hex,
+        }
+
+        def send(hashes: list[str]) -> tuple[requests.Response, bytes]:
+            body = head + b"".join(prepared.frames[digest] for digest in hashes)
+            return exchange(
+                self.session,
+                self.meter,
+                "POST",
+                self.url(*path),
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+            )
+
+        response, answer = send(to_send)
+        if response.status_code == 409 and self.known:
+            lacking = json.loads(answer).get("missing", [])
+            response, answer = send(list(dict.fromkeys([*to_send, *lacking])))
+        reply = json.loads(answer) if response.status_code == 201 else None
+        if not isinstance(reply, dict) or not reply.get("success"):
+            raise BenchmarkError(
+                f"POST {'/'.join(path)} as {self.user}: {response.status_code} {answer[:200]!r}"
+            )
         self._remember_all(prepared)
+        self.known.update(prepared.frames)
         return str(reply["timestamp"])
 
     def list_latest(self, course: str, assignment: str) -> list[dict[str, Any]]:

@@ -126,6 +126,7 @@ def test_no_cross_user_hash_probing(rel: ServerProcess) -> None:
     )
     assert response.status_code == 409
     assert digest in response.json()["message"]
+    assert response.json()["missing"] == [digest]
     # Eve, in another course, cannot read the release either.
     release = ana.api.get(*API, "courses", "c1", "assignments", "ps1").json()["files"]
     assert eve.get_blob(release[0]["sha256"]).status_code == 404

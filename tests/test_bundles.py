@@ -153,6 +153,8 @@ def test_content_neither_sent_nor_known_is_409_and_nothing_is_recorded(
     response = post_bundle(rel, "ana", bundle(files, send=[b"sent"]))
     assert response.status_code == 409
     assert sha(secret) in response.json()["message"]
+    # What to send: only that (the released notebook is hers to name).
+    assert response.json()["missing"] == [sha(secret)]
     assert submissions_of(rel, "ana") == []
     # The blob that was sent is not hers either: the submission did not happen.
     assert Client(rel, "ana").missing(b"sent") == [sha(b"sent")]

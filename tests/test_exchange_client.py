@@ -28,12 +28,15 @@ from ngshare.exchange.content import (
     ManifestFile,
     assignment_path,
     download_files,
+    local_timestamp,
     parse_manifest,
     place_new_files,
+    submit_files,
     upload_files,
 )
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import FileRules, find_files
+from ngshare.exchange.known_content import KnownContent
 
 OK_COURSES = Response(200, b'{"success": true, "courses": []}')
 
@@ -371,3 +374,112 @@ def test_a_tree_that_cannot_exist_on_disk_is_an_exchange_error(tmp_path: Path) -
     (destination / "a").write_text("a file")
     with pytest.raises(ExchangeError, match="Could not write a/b"):
         place_new_files(staging, destination, ["a/b"], logging.getLogger("test"))
+
+
+def _release_data_and_notebook(
+    kim: NgshareClient, tmp_path: Path
+) -> tuple[list[ManifestFile], Path]:
+    """ps1 of c1 released with a data file and a notebook; returns its manifest and folder."""
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "data.bin").write_bytes(os.urandom(100_000))
+    (release / "p1.ipynb").write_bytes(b'{"cells": []}' * 100)
+    files = find_files(release, FileRules(), logging.getLogger("test"))
+    manifest = upload_files(kim, files, "release")
+    kim.send_json(
+        "PUT",
+        *assignment_path("c1", "ps1"),
+        body={"files": [entry.as_json() for entry in manifest]},
+        what="release",
+    )
+    return manifest, release
+
+
+def _bundle_frames(body: bytes) -> list[str]:
+    """The sha256 of each frame a submitted bundle carries."""
+    parser = blob_frames.BundleParser(max_size=2**30)
+    events = list(parser.feed(body))
+    parser.close()
+    return [e.header.sha256 for e in events if isinstance(e, blob_frames.FrameStart)]
+
+
+def test_a_submit_sends_what_the_server_lacks_without_asking_when_it_knows(
+    course: ServerProcess, tmp_path: Path
+) -> None:
+    kim, _ = client_for(course.url, course.token("kim"))
+    released, release = _release_data_and_notebook(kim, tmp_path)
+    (release / "p1.ipynb").write_bytes(b'{"cells": ["answered"]}' * 100)
+    files = find_files(release, FileRules(), logging.getLogger("test"))
+    answered = hashlib.sha256((release / "p1.ipynb").read_bytes()).hexdigest()
+    where = (*assignment_path("c1", "ps1"), "submissions")
+    with serve(lambda request: forward(request, course.root_url)) as proxy:
+        ana, _ = client_for(proxy.url, course.token("ana"))
+        known = {entry.sha256 for entry in released}
+        answer, manifest = submit_files(ana, files, where, "submit", "key-1", known=known)
+    assert answer["released"] == ["data.bin", "p1.ipynb"]
+    assert {entry.sha256 for entry in manifest} == {released[0].sha256, answered}
+    # One request: no question first, and the data file not sent back.
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in proxy.requests] == [
+        ("POST", "submissions")
+    ]
+    assert _bundle_frames(proxy.requests[0].body) == [answered]
+
+
+def test_a_wrong_guess_is_answered_with_what_is_missing_and_sent_again(
+    course: ServerProcess, tmp_path: Path
+) -> None:
+    kim, _ = client_for(course.url, course.token("kim"))
+    released, release = _release_data_and_notebook(kim, tmp_path)
+    (release / "extra.bin").write_bytes(os.urandom(5000))
+    files = find_files(release, FileRules(), logging.getLogger("test"))
+    extra = hashlib.sha256((release / "extra.bin").read_bytes()).hexdigest()
+    where = (*assignment_path("c1", "ps1"), "submissions")
+    answers: list[Response] = []
+
+    def forward_and_keep(request: Request) -> Response:
+        answers.append(forward(request, course.root_url))
+        return answers[-1]
+
+    with serve(forward_and_keep) as proxy:
+        ana, _ = client_for(proxy.url, course.token("ana"))
+        # Ana believes the server holds extra.bin, which nobody ever sent.
+        answer, _ = submit_files(
+            ana, files, where, "submit", "key-2", known={e.sha256 for e in released} | {extra}
+        )
+    first, second = proxy.requests
+    assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"] == "key-2"
+    assert answers[0].status == 409 and json.loads(answers[0].body)["missing"] == [extra]
+    assert _bundle_frames(first.body) == []
+    assert _bundle_frames(second.body) == [extra]
+    listed = kim.get("submissions", "c1", "ps1", what="list")["submissions"]
+    assert [s["timestamp"] for s in listed] == [local_timestamp(answer["timestamp"])]
+
+
+def test_without_a_record_a_submit_asks_what_is_missing_first(
+    course: ServerProcess, tmp_path: Path
+) -> None:
+    kim, _ = client_for(course.url, course.token("kim"))
+    _, release = _release_data_and_notebook(kim, tmp_path)
+    files = find_files(release, FileRules(), logging.getLogger("test"))
+    where = (*assignment_path("c1", "ps1"), "submissions")
+    with serve(lambda request: forward(request, course.root_url)) as proxy:
+        ana, _ = client_for(proxy.url, course.token("ana"))
+        submit_files(ana, files, where, "submit", "key-3")
+    assert [r.path.rsplit("/", 1)[-1] for r in proxy.requests] == ["missing", "submissions"]
+    assert _bundle_frames(proxy.requests[1].body) == []
+
+
+def test_the_record_of_known_content_survives_only_what_it_can(tmp_path: Path) -> None:
+    record = KnownContent(tmp_path, "http://hub/services/ngshare/", "c 1", "ps/1")
+    assert record.load() == []
+    a, b, c = (hashlib.sha256(x).hexdigest() for x in (b"a", b"b", b"c"))
+    record.remember([a, b])
+    record.remember([c, a])
+    assert record.load() == [b, c, a]
+    # Another server or assignment has its own record.
+    assert KnownContent(tmp_path, "http://other/", "c 1", "ps/1").load() == []
+    assert KnownContent(tmp_path, "http://hub/services/ngshare/", "c 1", "ps2").load() == []
+    record.path.write_text(json.dumps({"sha256": ["not a hash", a]}))
+    assert record.load() == [a]
+    record.path.write_text("{broken")
+    assert record.load() == []

@@ -183,3 +183,27 @@ def test_submit_warns_of_missing_notebooks_and_strict_refuses(
     assert "problem1.ipynb: MISSING" in submitted.output
     assert "renamed.ipynb: EXTRA" in submitted.output
     assert len(course.client("kim").get("submissions", "c1", "ps1").json()["submissions"]) == 1
+
+
+def test_a_submit_after_a_fetch_is_one_request(course: ServerProcess, tmp_path: Path) -> None:
+    """The fetch records what the server holds; without that record, the submit asks first."""
+    kim = make_user(tmp_path, course, "kim", config=instructor_config("c1"))
+    ana = make_user(tmp_path, course, "ana")
+    release(kim)
+    ana.run("fetch_assignment", "ps1", "--course", "c1")
+    answer(ana.path("ps1", "problem1.ipynb"))
+
+    def requests_made_by(command: tuple[str, ...]) -> list[str]:
+        seen = len(course.log().splitlines())
+        ana.run(*command)
+        return [line for line in course.log().splitlines()[seen:] if "/api/v2/" in line]
+
+    submit = ("submit", "ps1", "--course", "c1")
+    first = requests_made_by(submit)
+    assert len(first) == 1 and "POST" in first[0] and "/submissions" in first[0], first
+    records = list(ana.home.rglob("known-content/*/*.json"))
+    assert len(records) == 1
+    records[0].unlink()
+    second = requests_made_by(submit)
+    assert ["blobs/missing" in line for line in second] == [True, False], second
+    assert len(course.client("kim").get("submissions", "c1", "ps1").json()["submissions"]) == 2

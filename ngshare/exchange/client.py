@@ -41,11 +41,18 @@ class NgshareError(ExchangeError):
     """A request to ngshare failed; ``str()`` is the message to show the user."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, server_message: str | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        server_message: str | None = None,
+        answer: JSON | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.server_message = server_message
+        # The server's whole JSON answer, for refusals a caller acts on.
+        self.answer = answer or {}
 
 
 class _Progress:
@@ -382,6 +389,7 @@ class NgshareClient:
             f"Could not {what}: {message} {where}{_hint(status, message)}",
             status=status,
             server_message=message,
+            answer=decoded,
         )
 
 

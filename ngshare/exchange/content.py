@@ -18,7 +18,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +27,7 @@ from nbgrader.exchange.abc import ExchangeError
 
 from ngshare import blob_frames
 from ngshare.blobs import is_sha256
-from ngshare.exchange.client import JSON, NgshareClient
+from ngshare.exchange.client import JSON, NgshareClient, NgshareError
 from ngshare.exchange.files import LocalFile, is_safe_path
 from ngshare.sizes import human_size
 from ngshare.timestamps import format_iso, format_v1, parse_iso, parse_v1
@@ -121,12 +121,15 @@ def upload_files(
     client: NgshareClient, files: Sequence[LocalFile], what: str
 ) -> list[ManifestFile]:
     """Send the content the server lacks; returns the manifest to commit."""
-    manifest, to_send = _missing_content(client, files, what)
+    manifest, sources = _manifest_of(files)
+    to_send = _ask_missing(client, manifest, sources, what)
     if to_send:
+        sizes = {entry.sha256: entry.size for entry in manifest}
+        blobs = [(sha256, sizes[sha256], sources[sha256]) for sha256 in to_send]
         client.upload_stream(
             *API,
             "blobs",
-            body=lambda: _frames(to_send),
+            body=lambda: _frames(blobs),
             content_type=blob_frames.CONTENT_TYPE,
             what=what,
         )
@@ -139,58 +142,95 @@ def submit_files(
     where: Sequence[str],
     what: str,
     idempotency_key: str,
-) -> JSON:
+    known: Collection[str] = (),
+) -> tuple[JSON, list[ManifestFile]]:
     """Submit ``files`` as one bundle (their manifest and the content the server lacks).
 
     The server refuses a bundle from its manifest before storing any of its
     content, and records the content and the submission in one transaction.
-    Returns the server's answer (the timestamp and the release's paths).
+    ``known``: content the server is believed to hold for this user (see
+    :mod:`ngshare.exchange.known_content`); with it, the bundle goes without
+    asking first, and a 409 naming what the server lacks sends that too.
+    Returns the server's answer (the timestamp and the release's paths) and
+    the manifest submitted.
     """
-    manifest, to_send = _missing_content(client, files, what)
+    manifest, sources = _manifest_of(files)
+    if known:
+        to_send = [sha256 for sha256 in sources if sha256 not in known]
+    else:
+        to_send = _ask_missing(client, manifest, sources, what)
+    sizes = {entry.sha256: entry.size for entry in manifest}
     head = blob_frames.bundle_head({"files": [entry.as_json() for entry in manifest]})
 
-    def body() -> Iterator[bytes]:
-        yield head
-        yield from _frames(to_send)
+    def send(hashes: list[str]) -> JSON:
+        blobs = [(sha256, sizes[sha256], sources[sha256]) for sha256 in hashes]
 
-    return client.upload_stream(
-        *where,
-        body=body,
-        content_type=blob_frames.BUNDLE_CONTENT_TYPE,
-        what=what,
-        idempotency_key=idempotency_key,
-    )
+        def body() -> Iterator[bytes]:
+            yield head
+            yield from _frames(blobs)
+
+        return client.upload_stream(
+            *where,
+            body=body,
+            content_type=blob_frames.BUNDLE_CONTENT_TYPE,
+            what=what,
+            idempotency_key=idempotency_key,
+        )
+
+    try:
+        return send(to_send), manifest
+    except NgshareError as error:
+        lacking = _lacking(error, sources)
+        if not known or not lacking:
+            raise
+    # The guess was wrong (content removed since, or another server): nothing
+    # was recorded, so the same key submits again, with what it lacks. What
+    # the first attempt sent is sent again: a refused bundle leaves its
+    # content no one's to name.
+    client.log.info("The server lacks %d more files; sending them too", len(lacking))
+    return send(list(dict.fromkeys([*to_send, *lacking]))), manifest
 
 
-def _missing_content(
-    client: NgshareClient, files: Sequence[LocalFile], what: str
-) -> tuple[list[ManifestFile], list[tuple[str, int, Path]]]:
-    """The manifest of ``files``, and (sha256, size, source) of each blob the server lacks."""
+def _lacking(error: NgshareError, sources: Mapping[str, Path]) -> list[str]:
+    """The blobs a 409 says the server lacks, if they are this submission's."""
+    missing = error.answer.get("missing") if error.status == 409 else None
+    if not isinstance(missing, list) or not all(h in sources for h in missing):
+        return []
+    return [str(h) for h in missing]
+
+
+def _manifest_of(files: Sequence[LocalFile]) -> tuple[list[ManifestFile], dict[str, Path]]:
+    """The manifest of ``files``, and where to read each blob's content."""
     manifest: list[ManifestFile] = []
     sources: dict[str, Path] = {}
     for local in files:
         sha256, size = hash_file(local.source)
         manifest.append(ManifestFile(local.path, sha256, size))
         sources.setdefault(sha256, local.source)
+    return manifest, sources
+
+
+def _ask_missing(
+    client: NgshareClient, manifest: Sequence[ManifestFile], sources: Mapping[str, Path], what: str
+) -> list[str]:
+    """Of the blobs in ``sources``, those the server lacks (``POST blobs/missing``)."""
     if not sources:
-        return manifest, []
+        return []
     missing = client.send_json(
         "POST", *API, "blobs", "missing", body={"sha256": list(sources)}, what=what, retry=True
     )["missing"]
-    sizes = {entry.sha256: entry.size for entry in manifest}
-    to_send = [(sha256, sizes[sha256], sources[sha256]) for sha256 in missing]
-    if to_send:
-        total = sum(size for _, size, _ in to_send)
-        if len(to_send) < len(sources):
+    if missing:
+        if len(missing) < len(sources):
+            sizes = {entry.sha256: entry.size for entry in manifest}
             client.log.info(
                 "Sending %d of %d files (%s); the server has the rest",
-                len(to_send),
+                len(missing),
                 len(manifest),
-                human_size(total),
+                human_size(sum(sizes[sha256] for sha256 in missing)),
             )
     else:
         client.log.info("The server has all %d files already; sending none", len(manifest))
-    return manifest, to_send
+    return [str(sha256) for sha256 in missing]
 
 
 def _frames(blobs: Sequence[tuple[str, int, Path]]) -> Iterator[bytes]:

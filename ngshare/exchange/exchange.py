@@ -21,6 +21,7 @@ from traitlets import Bool, Float, Integer, Unicode, default
 
 from ngshare.exchange import settings
 from ngshare.exchange.client import NgshareClient, NgshareError
+from ngshare.exchange.known_content import KnownContent
 
 
 class ReportedError(ExchangeError):
@@ -105,6 +106,10 @@ class Exchange(ABCExchange):
     def username(self) -> str:
         """The user this command runs as (read now, from the environment)."""
         return settings.username()
+
+    def known_content(self, course: str, assignment: str) -> KnownContent:
+        """This user's record of the content the server holds for an assignment."""
+        return KnownContent(self.cache, self.client.base_url, course, assignment)
 
     @property
     def client(self) -> NgshareClient:

@@ -64,12 +64,14 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
                 files = download_bundle(self.client, where, staging, wanted, what)
                 self.log.info("Downloaded %d files", len(files))
                 staging.rename(self.dest_path)
+                self.remember(files)
                 self.log.info("Fetched as: %s %s", self.course_id, self.assignment_id)
                 return
             response = self.client.get(*where, what=what)
+            released = parse_manifest(response.get("files"), what)
             files = [
                 f
-                for f in parse_manifest(response.get("files"), what)
+                for f in released
                 if wanted(f) and not self.dest_path.joinpath(*f.path.split("/")).exists()
             ]
             placements = [(staging.joinpath(*f.path.split("/")), f) for f in files]
@@ -81,4 +83,9 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
         except BaseException:
             discard(staging)
             raise
+        self.remember(released)
         self.log.info("Fetched as: %s %s", self.course_id, self.assignment_id)
+
+    def remember(self, files: list[ManifestFile]) -> None:
+        """The release's content is on the server: a submit need not send it back."""
+        self.known_content(self.course_id, self.assignment_id).remember(f.sha256 for f in files)

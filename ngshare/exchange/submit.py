@@ -1,8 +1,10 @@
 """``nbgrader submit``: upload ./<assignment> as a new submission.
 
-The server is asked which content it lacks (``POST api/v2/blobs/missing``);
-then the submission is one bundle: its manifest and only that content
-(``POST api/v2/courses/{c}/assignments/{a}/submissions``). The server names
+The submission is one bundle: its manifest and only the content the server
+lacks (``POST api/v2/courses/{c}/assignments/{a}/submissions``). What it
+lacks is read from this user's record of what the fetch and earlier
+submits moved (:mod:`ngshare.exchange.known_content`); without a record,
+the server is asked first (``POST api/v2/blobs/missing``). The server names
 the submission by its own timestamp, which is written to ``timestamp.txt``
 in the local submission cache (and, on collect, in the instructor's copy).
 The bundle carries an ``Idempotency-Key``, one per submit, reused by its
@@ -95,13 +97,16 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
             "Uploading %d files (%s) to %s", len(files), human_size(total), self.client.base_url
         )
         what = f"submit assignment {assignment_id!r} of course {course_id!r}"
-        response = submit_files(
+        known = self.known_content(course_id, assignment_id)
+        response, manifest = submit_files(
             self.client,
             files,
             (*assignment_path(course_id, assignment_id), "submissions"),
             what,
             self.client.new_idempotency_key(),
+            known=set(known.load()),
         )
+        known.remember(entry.sha256 for entry in manifest)
         if not self.strict:
             released = response.get("released")
             if isinstance(released, list):

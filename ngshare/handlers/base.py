@@ -30,9 +30,10 @@ T = TypeVar("T")
 class APIError(web.HTTPError):
     """An HTTP error whose message is shown to the client as is."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, fields: dict[str, object] | None = None) -> None:
         super().__init__(status, "%s", message)
         self.message = message
+        self.fields = fields or {}
 
 
 class APIHandler(HubOAuthenticated, web.RequestHandler):
@@ -134,7 +135,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
                 operation, self.caller, *args, readonly=readonly, durable=durable
             )
         except ServiceError as e:
-            raise APIError(e.status, e.message) from None
+            raise APIError(e.status, e.message, e.fields) from None
 
     # -- responses -----------------------------------------------------------
 
@@ -153,6 +154,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exception = kwargs.get("exc_info", (None, None, None))[1]
+        fields = getattr(exception, "fields", None) or {}
         if isinstance(exception, ServiceError):
             # Raised outside self.call() (e.g. from blob work in a worker
             # thread): still the operation's own status, never a 500.
@@ -169,7 +171,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         else:
             message = responses.get(status_code, "Error")
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"success": False, "message": message}))
+        self.finish(json.dumps({**fields, "success": False, "message": message}))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, web.HTTPError) and value.status_code < 500:

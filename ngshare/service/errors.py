@@ -12,9 +12,12 @@ class ServiceError(Exception):
 
     status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **fields: object) -> None:
         super().__init__(message)
         self.message = message
+        # What a client acts on besides the message (e.g. the blobs to send),
+        # answered next to it in the error's JSON.
+        self.fields = fields
 
 
 class BadRequest(ServiceError):

@@ -66,7 +66,7 @@ class MissingContent(Conflict):
     """
 
     def __init__(self, missing: Sequence[str]) -> None:
-        super().__init__("Upload these blobs first: " + ", ".join(missing))
+        super().__init__("Upload these blobs first: " + ", ".join(missing), missing=list(missing))
         self.missing = list(missing)
 
 

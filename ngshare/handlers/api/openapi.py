@@ -108,6 +108,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "success": {"type": "boolean", "enum": [False]},
             "message": {"type": "string"},
+            "missing": {
+                **_HASH_LIST,
+                "description": "A 409 for a manifest naming content the server lacks "
+                "(or the caller may not name): the blobs to send",
+            },
         },
     },
     "File": {
@@ -302,7 +307,9 @@ def build_document(base_url: str) -> dict[str, Any]:
                 + "A bundle may carry only blobs its manifest names, each once; it is refused "
                 "from its manifest (403, 404, 413) before any content is stored, and its "
                 "blobs and the submission are recorded together or not at all. A manifest "
-                "naming content neither sent nor the caller's is a 409 naming the blobs. "
+                "naming content neither sent nor the caller's is a 409 whose `missing` lists "
+                "those blobs: a client that guessed what the server holds sends them too "
+                "and tries again. "
                 "The answer lists the paths of the release's files (`released`).",
                 "requestBody": {
                     "required": True,
