@@ -33,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
     bindparam,
     func,
+    insert,
     select,
     text,
 )
@@ -283,6 +284,21 @@ class FileSet(Base):
     )
 
     @classmethod
+    def insert(cls, db: Session, entries: Sequence[tuple[str, str]]) -> int:
+        """A new file set of (path, sha256) entries; returns its id.
+
+        Plain inserts, not the unit of work: every submission makes one, and
+        nothing reads the new rows back as objects in the same transaction.
+        """
+        fileset_id = db.execute(_INSERT_FILESET, {"created_at": utcnow()}).scalar_one()
+        if entries:
+            db.execute(
+                insert(FileEntry),
+                [{"fileset_id": fileset_id, "path": p, "blob_sha256": h} for p, h in entries],
+            )
+        return fileset_id
+
+    @classmethod
     def delete_ids(cls, db: Session, ids: Sequence[int]) -> None:
         """Delete file sets whose owners are gone (entries go by cascade)."""
         for fileset_id in ids:
@@ -367,6 +383,29 @@ class Submission(Base):
         return db.scalars(query.order_by(cls.timestamp, cls.id)).all()
 
     @classmethod
+    def insert(
+        cls,
+        db: Session,
+        *,
+        assignment_id: int,
+        student_id: int,
+        timestamp: datetime.datetime,
+        fileset_id: int,
+        idempotency_key: str | None,
+    ) -> None:
+        """Record a submission with a plain insert (see FileSet.insert)."""
+        db.execute(
+            insert(cls),
+            {
+                "assignment_id": assignment_id,
+                "student_id": student_id,
+                "timestamp": timestamp,
+                "fileset_id": fileset_id,
+                "idempotency_key": idempotency_key,
+            },
+        )
+
+    @classmethod
     def latest(cls, db: Session, assignment: Assignment, student: User) -> Submission | None:
         return db.scalar(
             _LATEST_SUBMISSION, {"assignment_id": assignment.id, "student_id": student.id}
@@ -440,6 +479,7 @@ class Event(Base):
 # SQLite needs to run it; with bound parameters, one statement serves every
 # call (see soft_delete.live_rows_built_in).
 
+_INSERT_FILESET = insert(FileSet).returning(FileSet.id)
 _USER_BY_NAME = live_rows_built_in(select(User).where(User.name == bindparam("name")))
 _COURSE_BY_NAME = live_rows_built_in(select(Course).where(Course.name == bindparam("name")))
 _ENROLLMENT_OF = live_rows_built_in(

@@ -67,15 +67,17 @@ def release(
     existing = Assignment.find(db, course, name) if replace else None
     replaced_size = sum(f.size for f in list_fileset(existing.files)) if existing else 0
     require_room(db, course, sum(f.blob.size for f in files) - replaced_size)
-    fileset = create_fileset(db, files)
+    fileset_id = create_fileset(db, files)
     if existing is None:
-        db.add(Assignment(course=course, name=name, files=fileset))
+        db.add(Assignment(course=course, name=name, fileset_id=fileset_id))
         db.flush()
         action = "assignment.release"
     else:
         replaced = existing.fileset_id
-        existing.files = fileset
+        existing.fileset_id = fileset_id
         db.flush()
+        # The loaded relationship still names the replaced set, about to go.
+        db.expire(existing, ["files"])
         FileSet.delete_ids(db, [replaced])
         action = "assignment.replace"
     record(db, caller, action, course=course.name, assignment=name, files=len(files))

@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ngshare.models import Event
@@ -32,15 +32,18 @@ def record(
     user: str | None = None,
     **detail: Any,
 ) -> None:
-    db.add(
-        Event(
-            actor=caller.name,
-            action=action,
-            course=course,
-            assignment=assignment,
-            user=user,
-            detail=detail or None,
-        )
+    # A plain insert: every change records one, and none is read back in
+    # the same transaction.
+    db.execute(
+        insert(Event),
+        {
+            "actor": caller.name,
+            "action": action,
+            "course": course,
+            "assignment": assignment,
+            "user": user,
+            "detail": detail or None,
+        },
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ngshare.blobs import BlobInfo, BlobStore
-from ngshare.models import Blob, FileEntry, FileSet
+from ngshare.models import Blob, FileSet
 from ngshare.names import file_below_file
 from ngshare.service.errors import BadRequest, Conflict
 
@@ -84,7 +84,8 @@ def register_blobs(db: Session, blobs: Sequence[BlobInfo]) -> None:
     db.execute(statement, list(rows.values()))
 
 
-def create_fileset(db: Session, files: Sequence[StoredFile]) -> FileSet:
+def create_fileset(db: Session, files: Sequence[StoredFile]) -> int:
+    """A file set of ``files``, whose content is stored; returns its id."""
     paths = [f.path for f in files]
     if len(set(paths)) != len(paths):
         raise BadRequest("Duplicate path")
@@ -93,10 +94,7 @@ def create_fileset(db: Session, files: Sequence[StoredFile]) -> FileSet:
         raise BadRequest(f"Illegal path: {clash[1]} is inside the file {clash[0]}")
     hold_content(db, [f.blob.sha256 for f in files])
     register_blobs(db, [f.blob for f in files])
-    fileset = FileSet(entries=[FileEntry(path=f.path, blob_sha256=f.blob.sha256) for f in files])
-    db.add(fileset)
-    db.flush()
-    return fileset
+    return FileSet.insert(db, [(f.path, f.blob.sha256) for f in files])
 
 
 def list_fileset(fileset: FileSet) -> list[FileView]:

@@ -103,16 +103,14 @@ def submit(
         # Replicas' clocks may differ a little: "latest" must still mean the
         # submission made last.
         timestamp = latest.timestamp + ONE_MICROSECOND
-    db.add(
-        Submission(
-            assignment=assignment,
-            student=student,
-            timestamp=timestamp,
-            files=create_fileset(db, files),
-            idempotency_key=idempotency_key or None,
-        )
+    Submission.insert(
+        db,
+        assignment_id=assignment.id,
+        student_id=student.id,
+        timestamp=timestamp,
+        fileset_id=create_fileset(db, files),
+        idempotency_key=idempotency_key or None,
     )
-    db.flush()
     record(
         db,
         caller,
@@ -196,14 +194,16 @@ def upload_feedback(
         db, caller, course_name, assignment_name, student_name, timestamp
     )
     require_room(db, submission.assignment.course, sum(f.blob.size for f in files))
-    fileset = create_fileset(db, files)
+    fileset_id = create_fileset(db, files)
     if submission.feedback is None:
-        db.add(Feedback(submission=submission, files=fileset))
+        db.add(Feedback(submission=submission, fileset_id=fileset_id))
     else:
         replaced = submission.feedback.fileset_id
-        submission.feedback.files = fileset
+        submission.feedback.fileset_id = fileset_id
         submission.feedback.created_at = utcnow()
         db.flush()
+        # The loaded relationship still names the replaced set, about to go.
+        db.expire(submission.feedback, ["files"])
         FileSet.delete_ids(db, [replaced])
     db.flush()
     record(
