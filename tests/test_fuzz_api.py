@@ -33,6 +33,7 @@ from schemathesis.checks import (
 from server_process import PREFIX, ServerProcess
 
 from ngshare import blob_frames
+from ngshare.blobs import is_sha256
 from ngshare.handlers.api.openapi import build_document
 
 API = ("api", "v2")
@@ -116,14 +117,21 @@ def test_served_document_is_the_fuzzed_one(server: ServerProcess) -> None:
 
 
 def check_error_body(response: schemathesis.Response) -> None:
-    """Errors are JSON objects ``{"success": false, "message": str}``, nothing else."""
+    """Errors are JSON objects ``{"success": false, "message": str}``, nothing else.
+
+    Except one documented field: a 409 for content the server lacks lists it
+    (``missing``), for the client to send.
+    """
     if response.status_code < 400:
         return
     body = response.json()
     assert isinstance(body, dict), body
     assert body.get("success") is False, body
     assert isinstance(body.get("message"), str), body
-    assert set(body) == {"success", "message"}, body
+    extra = set(body) - {"success", "message"}
+    assert extra <= ({"missing"} if response.status_code == 409 else set()), body
+    if extra:
+        assert body["missing"] and all(is_sha256(h) for h in body["missing"]), body
 
 
 def operations() -> list[schemathesis.APIOperation]:
