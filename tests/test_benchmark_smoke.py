@@ -1,5 +1,5 @@
 """The benchmarks still run: the deadline rush at tiny sizes on this server's two APIs,
-and the per-request costs for a few students.
+the per-request costs for a few students, and the floor of a durable submit.
 
 No figure is checked (tests never assert on wall time): only that the run
 verifies every byte, exits 0, prints its table and writes its JSON.
@@ -50,20 +50,29 @@ def test_rush_runs_and_verifies(tmp_path: Path) -> None:
         assert target["stored_bytes"] > 0
 
 
-def test_request_costs_runs(tmp_path: Path) -> None:
-    script = RUSH.with_name("request_costs.py")
+def cpu_rows(script: str, cwd: Path) -> tuple[list[str], str]:
+    """Run a per-request benchmark for 3 students; its "ms CPU" lines, and its output."""
     result = subprocess.run(
-        [sys.executable, str(script), "--students=3"],
+        [sys.executable, str(RUSH.with_name(script)), "--students=3"],
         capture_output=True,
         text=True,
         timeout=120,
         env=clean_env(),
         check=False,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = [line for line in result.stdout.splitlines() if "ms CPU" in line]
-    assert len(rows) == 11, result.stdout
-    assert any(row.startswith("GET the assignment as a bundle") for row in rows), result.stdout
-    assert any(row.startswith("POST .../submissions, a bundle") for row in rows), result.stdout
+    return [line for line in result.stdout.splitlines() if "ms CPU" in line], result.stdout
+
+
+def test_request_costs_runs(tmp_path: Path) -> None:
+    rows, output = cpu_rows("request_costs.py", tmp_path)
+    assert len(rows) == 11, output
+    assert any(row.startswith("GET the assignment as a bundle") for row in rows), output
+    assert any(row.startswith("POST .../submissions, a bundle") for row in rows), output
     assert rows[-1].startswith("GET .../submissions?latest=true")
+
+
+def test_durable_floor_runs(tmp_path: Path) -> None:
+    rows, output = cpu_rows("durable_floor.py", tmp_path)
+    assert [row.split(":")[0] for row in rows] == ["fetch", "submit"], output
