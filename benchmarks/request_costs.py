@@ -33,6 +33,10 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def manifest_of(files: dict[str, bytes]) -> list[dict[str, object]]:
+    return [{"path": p, "sha256": sha(d), "size": len(d)} for p, d in files.items()]
+
+
 def frames(blobs: list[bytes]) -> bytes:
     """A batch upload body, compressing what looks like text (as the plugin does)."""
     return b"".join(blob_frames.encode_frame(sha(data), data) for data in blobs)
@@ -94,7 +98,7 @@ def main() -> None:
                 headers={"Content-Type": blob_frames.CONTENT_TYPE},
             )
         )
-        manifest = [{"path": p, "sha256": sha(d), "size": len(d)} for p, d in work.release.items()]
+        manifest = manifest_of(work.release)
         assignment_url = api + f"courses/{course}/assignments/{assignment}"
         ok(instructor.put(assignment_url, json={"files": manifest}))
         released = [entry["sha256"] for entry in manifest]
@@ -159,12 +163,7 @@ def main() -> None:
             lambda s: ok(
                 sessions[s].post(
                     assignment_url + "/submissions",
-                    json={
-                        "files": [
-                            {"path": p, "sha256": sha(d), "size": len(d)}
-                            for p, d in submitted[s].items()
-                        ]
-                    },
+                    json={"files": manifest_of(submitted[s])},
                 )
             ),
         )
@@ -174,9 +173,7 @@ def main() -> None:
             for s, files in submitted.items()
         }
         bundles = {
-            s: blob_frames.bundle_head(
-                {"files": [{"path": p, "sha256": sha(d), "size": len(d)} for p, d in f.items()]}
-            )
+            s: blob_frames.bundle_head({"files": manifest_of(f)})
             + frames([d for d in f.values() if sha(d) not in released])
             for s, f in resubmitted.items()
         }

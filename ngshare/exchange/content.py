@@ -124,12 +124,10 @@ def upload_files(
     manifest, sources = _manifest_of(files)
     to_send = _ask_missing(client, manifest, sources, what)
     if to_send:
-        sizes = {entry.sha256: entry.size for entry in manifest}
-        blobs = [(sha256, sizes[sha256], sources[sha256]) for sha256 in to_send]
         client.upload_stream(
             *API,
             "blobs",
-            body=lambda: _frames(blobs),
+            body=lambda: _frames(to_send, sources),
             content_type=blob_frames.CONTENT_TYPE,
             what=what,
         )
@@ -159,15 +157,12 @@ def submit_files(
         to_send = [sha256 for sha256 in sources if sha256 not in known]
     else:
         to_send = _ask_missing(client, manifest, sources, what)
-    sizes = {entry.sha256: entry.size for entry in manifest}
     head = blob_frames.bundle_head({"files": [entry.as_json() for entry in manifest]})
 
     def send(hashes: list[str]) -> JSON:
-        blobs = [(sha256, sizes[sha256], sources[sha256]) for sha256 in hashes]
-
         def body() -> Iterator[bytes]:
             yield head
-            yield from _frames(blobs)
+            yield from _frames(hashes, sources)
 
         return client.upload_stream(
             *where,
@@ -191,7 +186,7 @@ def submit_files(
     return send(list(dict.fromkeys([*to_send, *lacking]))), manifest
 
 
-def _lacking(error: NgshareError, sources: Mapping[str, Path]) -> list[str]:
+def _lacking(error: NgshareError, sources: Mapping[str, LocalBlob]) -> list[str]:
     """The blobs a 409 says the server lacks, if they are this submission's."""
     missing = error.answer.get("missing") if error.status == 409 else None
     if not isinstance(missing, list) or not all(h in sources for h in missing):
@@ -199,19 +194,30 @@ def _lacking(error: NgshareError, sources: Mapping[str, Path]) -> list[str]:
     return [str(h) for h in missing]
 
 
-def _manifest_of(files: Sequence[LocalFile]) -> tuple[list[ManifestFile], dict[str, Path]]:
-    """The manifest of ``files``, and where to read each blob's content."""
+@dataclass(frozen=True)
+class LocalBlob:
+    """Content to upload: its size, and a file that holds it."""
+
+    size: int
+    source: Path
+
+
+def _manifest_of(files: Sequence[LocalFile]) -> tuple[list[ManifestFile], dict[str, LocalBlob]]:
+    """The manifest of ``files``, and each distinct blob's (by sha256) size and source."""
     manifest: list[ManifestFile] = []
-    sources: dict[str, Path] = {}
+    sources: dict[str, LocalBlob] = {}
     for local in files:
         sha256, size = hash_file(local.source)
         manifest.append(ManifestFile(local.path, sha256, size))
-        sources.setdefault(sha256, local.source)
+        sources.setdefault(sha256, LocalBlob(size, local.source))
     return manifest, sources
 
 
 def _ask_missing(
-    client: NgshareClient, manifest: Sequence[ManifestFile], sources: Mapping[str, Path], what: str
+    client: NgshareClient,
+    manifest: Sequence[ManifestFile],
+    sources: Mapping[str, LocalBlob],
+    what: str,
 ) -> list[str]:
     """Of the blobs in ``sources``, those the server lacks (``POST blobs/missing``)."""
     if not sources:
@@ -221,22 +227,22 @@ def _ask_missing(
     )["missing"]
     if missing:
         if len(missing) < len(sources):
-            sizes = {entry.sha256: entry.size for entry in manifest}
             client.log.info(
                 "Sending %d of %d files (%s); the server has the rest",
                 len(missing),
                 len(manifest),
-                human_size(sum(sizes[sha256] for sha256 in missing)),
+                human_size(sum(sources[sha256].size for sha256 in missing)),
             )
     else:
         client.log.info("The server has all %d files already; sending none", len(manifest))
     return [str(sha256) for sha256 in missing]
 
 
-def _frames(blobs: Sequence[tuple[str, int, Path]]) -> Iterator[bytes]:
-    """Each blob as a frame, compressed while it streams if it looks like text."""
-    for sha256, size, source in blobs:
-        with open(source, "rb") as handle:
+def _frames(hashes: Sequence[str], sources: Mapping[str, LocalBlob]) -> Iterator[bytes]:
+    """Each blob of ``hashes`` as a frame, compressed while it streams if it looks like text."""
+    for sha256 in hashes:
+        size = sources[sha256].size
+        with open(sources[sha256].source, "rb") as handle:
             first = handle.read(READ_SIZE)
             if not blob_frames.worth_compressing(first, size):
                 yield blob_frames.frame_header(sha256, size, blob_frames.IDENTITY)

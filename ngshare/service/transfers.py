@@ -67,7 +67,6 @@ class MissingContent(Conflict):
 
     def __init__(self, missing: Sequence[str]) -> None:
         super().__init__("Upload these blobs first: " + ", ".join(missing), missing=list(missing))
-        self.missing = list(missing)
 
 
 @dataclass(frozen=True)
@@ -131,17 +130,13 @@ _READABLE_BY_USER = live_rows_built_in(
 _STORED = live_rows_built_in(
     select(FileEntry.blob_sha256).where(FileEntry.blob_sha256.in_(_HASHES)).distinct()
 )
-_RELEASED_PATHS = live_rows_built_in(
-    select(FileEntry.path).where(FileEntry.fileset_id == bindparam("fileset_id"))
-)
-# Blobs of one file set the caller may read (the release of the assignment
-# they submit to), with what a manifest needs of them: one query for the
-# content most submissions name again.
-_FILESET_BLOBS = live_rows_built_in(
-    select(Blob.sha256, Blob.size, Blob.md5)
-    .join(FileEntry, FileEntry.blob_sha256 == Blob.sha256)
-    .where(FileEntry.fileset_id == bindparam("fileset_id"), Blob.sha256.in_(_HASHES))
-    .distinct()
+# The files of one file set with their blobs: a submission reads its
+# assignment's release once, for the paths its answer names and for the
+# content it names again (a member may read the release).
+_FILESET_FILES = live_rows_built_in(
+    select(FileEntry.path, Blob.sha256, Blob.size, Blob.md5)
+    .join(Blob, Blob.sha256 == FileEntry.blob_sha256)
+    .where(FileEntry.fileset_id == bindparam("fileset_id"))
 )
 _BLOB_SIZES = live_rows_built_in(select(Blob.sha256, Blob.size).where(Blob.sha256.in_(_HASHES)))
 _BLOBS = live_rows_built_in(select(Blob).where(Blob.sha256.in_(_HASHES)))
@@ -207,25 +202,19 @@ def _stored_files(
     caller: Caller,
     manifest: Sequence[ManifestEntry],
     max_total: int,
-    sent: Mapping[str, BlobInfo] | None = None,
-    readable_fileset: int | None = None,
+    nameable: Mapping[str, BlobInfo] | None = None,
 ) -> list[StoredFile]:
     """Resolve a manifest to stored blobs the caller may reference.
 
-    ``sent``: blobs whose bytes came with this very request (by sha256), the
-    caller's to name; neither their permission nor their rows are looked up.
-    ``readable_fileset``: a file set the caller is known to read, looked in
-    first.
+    ``nameable``: blobs (by sha256) already known to be the caller's to name,
+    whose bytes came with this very request or which are in a file set they
+    read; neither their permission nor their rows are looked up.
     """
-    blobs = dict(sent or {})
+    blobs = dict(nameable or {})
     total = sum(entry.size for entry in manifest)
     if total > max_total:
         raise TooLarge(f"The files total {total} bytes; the limit is {max_total}")
     earlier = list(dict.fromkeys(e.sha256 for e in manifest if e.sha256 not in blobs))
-    if earlier and readable_fileset is not None:
-        rows = db.execute(_FILESET_BLOBS, {"fileset_id": readable_fileset, "hashes": earlier})
-        blobs.update((sha256, BlobInfo(sha256, size, md5)) for sha256, size, md5 in rows)
-        earlier = [sha256 for sha256 in earlier if sha256 not in blobs]
     missing = missing_blobs(db, caller, earlier)
     if missing:
         raise MissingContent(missing)
@@ -266,12 +255,13 @@ def submit(
     sent: Mapping[str, BlobInfo] | None = None,
 ) -> Submitted:
     found = submissions.check_submit(db, caller, course, assignment)
-    # A member may read their assignment's release, which is where most of
-    # what a submission names again comes from.
-    files = _stored_files(db, caller, manifest, max_total, sent, found.fileset_id)
+    release = db.execute(_FILESET_FILES, {"fileset_id": found.fileset_id}).all()
+    # What a submission names again mostly comes from its release.
+    nameable = {sha256: BlobInfo(sha256, size, md5) for _, sha256, size, md5 in release}
+    nameable.update(sent or {})
+    files = _stored_files(db, caller, manifest, max_total, nameable)
     timestamp = submissions.submit(db, caller, course, assignment, files, idempotency_key, found)
-    released = db.scalars(_RELEASED_PATHS, {"fileset_id": found.fileset_id})
-    return Submitted(timestamp, sorted(released))
+    return Submitted(timestamp, sorted(path for path, *_ in release))
 
 
 def check_submit_upload(
