@@ -313,3 +313,30 @@ def test_a_large_upload_keeps_server_memory_bounded(server: ServerProcess) -> No
     assert response.json()["size"] == blocks * len(block)
     grown_mib = (_peak_rss_kib(server) - before) / 1024
     assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB"
+
+
+def test_a_compressed_upload_inflates_in_bounded_steps(server: ServerProcess) -> None:
+    """256 MiB that gzip makes 250 kB: each sent chunk inflates to many MiB.
+
+    The server inflates a step at a time in a worker thread, so its memory
+    barely grows (inflating a whole chunk at once would take ~64 MiB), and
+    the content is stored exactly.
+    """
+    admin = Client(server, "admin")
+    content = b"\0" * (256 * 1024 * 1024)
+    compressed = gzip.compress(content, compresslevel=9)
+    assert len(compressed) < 300_000
+    before = _peak_rss_kib(server)
+    response = admin.api.request(
+        "PUT",
+        *API,
+        "blobs",
+        sha(content),
+        data=compressed,
+        headers={"Content-Encoding": "gzip"},
+        timeout=600,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json() == {"success": True, "sha256": sha(content), "size": len(content)}
+    grown_mib = (_peak_rss_kib(server) - before) / 1024
+    assert grown_mib < 32, f"peak memory grew by {grown_mib:.0f} MiB"

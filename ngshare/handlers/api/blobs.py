@@ -76,20 +76,40 @@ class BlobHandler(StreamedBodyHandler, JSONHandler):
     async def data_received(self, chunk: bytes) -> None:
         if self.writer is None or self._finished:
             return
-        if self.decompressor is not None:
-            # Never inflate more than the limit allows (a gzip bomb stops here).
-            room = self.limits.max_file_size - self.received + 1
-            try:
-                chunk = self.decompressor.decompress(chunk, room)
-            except blob_frames.GzipError:
-                self.refuse(400, "The gzip body is corrupt")
-                return
-        self.received += len(chunk)
-        if self.received > self.limits.max_file_size:
+        try:
+            within_limit = await self.runner.in_thread(self._store, self.writer, chunk)
+        except blob_frames.GzipError:
+            self.refuse(400, "The gzip body is corrupt")
+            return
+        if not within_limit:
             limit = self.limits.max_file_size
             self.refuse(413, f"The file is larger than the limit of {limit} bytes")
-            return
-        await self.runner.in_thread(self.writer.write, chunk)
+
+    def _store(self, writer: BlobWriter, chunk: bytes) -> bool:
+        """Inflate (if gzip) and write a chunk of the body; False once past the limit.
+
+        Runs in a worker thread: inflating is CPU work, and a small chunk can
+        inflate to a great deal. It inflates one bounded step at a time and
+        never past the limit, so a gzip bomb costs neither memory nor time.
+        """
+        limit = self.limits.max_file_size
+        if self.decompressor is None:
+            self.received += len(chunk)
+            if self.received > limit:
+                return False
+            writer.write(chunk)
+            return True
+        pending: bytes = chunk
+        while True:
+            room = min(blob_frames.OUTPUT_STEP, limit - self.received + 1)
+            output = self.decompressor.decompress(pending, room)
+            self.received += len(output)
+            if self.received > limit:
+                return False
+            writer.write(output)
+            pending = self.decompressor.unconsumed_tail
+            if not pending and len(output) < room:
+                return True  # a full step may leave more inside the inflater
 
     def abort_upload(self) -> None:
         if self.writer is not None:
@@ -103,12 +123,10 @@ class BlobHandler(StreamedBodyHandler, JSONHandler):
         writer = self.writer
         if writer is None:
             raise APIError(400, "Empty upload")
-        if self.decompressor is not None:
-            tail = self.decompressor.flush()
-            if not self.decompressor.eof:
-                self.abort_upload()
-                raise APIError(400, "The gzip body is truncated")
-            await self.runner.in_thread(writer.write, tail)
+        if self.decompressor is not None and not self.decompressor.eof:
+            # Everything sent has been inflated (see _store): the member is cut short.
+            self.abort_upload()
+            raise APIError(400, "The gzip body is truncated")
         if writer.info().sha256 != sha256:
             self.abort_upload()
             raise APIError(400, "The content does not match its sha256")
