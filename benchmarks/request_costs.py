@@ -1,8 +1,9 @@
-"""Server CPU per own-API request: where a student's fetch and submit spend it.
+"""Server CPU per request: where a student's fetch and submit spend it.
 
 Starts this server (SQLite, filesystem blobs), enrols N students, releases the
 rush workload's assignment, then makes each kind of request once per student
-(N identical requests, each by another user) and prints the server's CPU time
+(N identical requests, each by another user), on the own API and then on v1
+as ngshare-exchange 0.5.3 makes them, and prints the server's CPU time
 per request (user + system, from /proc/<pid>/stat) and the client's wall time.
 The server is pinned to one core and this script to another, as in rush.py.
 
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from rush_clients import encoded_files, form_body
 from rush_targets import cpu_seconds, own_server
 from rush_workload import make_workload
 
@@ -191,6 +193,25 @@ def main() -> None:
             "GET .../submissions?latest=true (instructor)",
             lambda s: ok(
                 instructor.get(assignment_url + "/submissions", params={"latest": "true"})
+            ),
+        )
+
+        # v1, as ngshare-exchange 0.5.3 fetches and submits (three requests).
+        v1_assignment = base + f"assignment/{course}/{assignment}"
+        measure("v1 GET assignment (a fetch)", lambda s: ok(sessions[s].get(v1_assignment)).content)
+        measure(
+            "v1 GET assignment, list_only",
+            lambda s: ok(sessions[s].get(v1_assignment, params={"list_only": "true"})),
+        )
+        # Built before the clock starts, as in rush.py: the same bytes are sent.
+        forms = {s: form_body({"files": encoded_files(resubmitted[s])}) for s in students}
+        form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+        measure(
+            "v1 POST submission (3 notebooks, the data file)",
+            lambda s: ok(
+                sessions[s].post(
+                    base + f"submission/{course}/{assignment}", data=forms[s], headers=form_type
+                )
             ),
         )
 

@@ -6,7 +6,9 @@ tests over HTTP change a release every way a client can (delete and release
 again, rename a file, restore a deleted release, through another replica on
 the same database) and check every fetch against the files last released;
 and they check that an answer has the bytes and ETag an encoding on the spot
-gives, and that the caller's rights are checked on every fetch.
+gives, and that the caller's rights are checked on every fetch. A submission
+sending released content back unchanged is recognised by its encoding; the
+tests check that what is collected is what was sent, recognised or not.
 """
 
 from __future__ import annotations
@@ -15,17 +17,31 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 
+import pytest
 from conftest import enroll
 from server_process import ServerProcess
 from test_soft_delete import deleted_items, restore
-from v1_support import PERMISSION_DENIED, listing, ok, read_tree, refused, release
+from v1_support import (
+    PERMISSION_DENIED,
+    b64,
+    listing,
+    md5,
+    ok,
+    read_tree,
+    refused,
+    release,
+    submit,
+    tree,
+)
 
+from ngshare.handlers.base import APIError
 from ngshare.handlers.v1.release_cache import (
     EncodedRelease,
     ReleaseCache,
     encode_release,
     release_key,
 )
+from ngshare.handlers.v1.tree import decode_tree
 from ngshare.service.files import FileView
 
 VERSION_ONE = {"ps1/ps1.ipynb": b'{"cells": ["one"]}', "ps1/data.csv": b"a,b\n1,2\n"}
@@ -131,6 +147,65 @@ def test_replicas_never_serve_a_stale_release(
     assert fetched_files(second, "ana") == VERSION_TWO
 
 
+def collected(server: ServerProcess, student: str, timestamp: str) -> dict[str, bytes]:
+    """The files of a submission as the instructor downloads them, checksums checked."""
+    answer = ok(
+        server.client("kim").get(
+            "submission", "c1", "ps1", student, params={"timestamp": timestamp}
+        )
+    )
+    assert answer["timestamp"] == timestamp
+    return read_tree(answer["files"])
+
+
+@pytest.mark.parametrize("fetched_first", [True, False], ids=["encoded", "not-encoded"])
+def test_content_sent_back_unchanged_is_stored_as_sent(
+    course: ServerProcess, fetched_first: bool
+) -> None:
+    release(course, "c1", "ps1", VERSION_ONE)
+    if fetched_first:  # this process has encoded the release: its text is recognised
+        fetched_files(course, "ana")
+    answer = {
+        "ps1/ps1.ipynb": b'{"cells": ["ana"]}',
+        "ps1/data.csv": VERSION_ONE["ps1/data.csv"],  # unchanged
+        "ps1/copy.ipynb": VERSION_ONE["ps1/ps1.ipynb"],  # released content, another path
+        # The released notebook's length, other bytes: never taken for it.
+        "ps1/same-length.ipynb": b'{"cells": ["0ne"]}',
+    }
+    assert len(answer["ps1/same-length.ipynb"]) == len(VERSION_ONE["ps1/ps1.ipynb"])
+    timestamp = submit(course, "ana", "c1", "ps1", answer)
+    assert collected(course, "ana", timestamp) == answer
+    # A checksum sent with recognised content is still checked.
+    wrong = [
+        {"path": "ps1/data.csv", "content": b64(VERSION_ONE["ps1/data.csv"]), "checksum": md5(b"x")}
+    ]
+    response = course.client("bob").post(
+        "submission", "c1", "ps1", data={"files": json.dumps(wrong)}
+    )
+    refused(response, 400, "Checksum mismatch: ps1/data.csv")
+    right = [{**wrong[0], "checksum": md5(VERSION_ONE["ps1/data.csv"])}]
+    response = course.client("bob").post(
+        "submission", "c1", "ps1", data={"files": json.dumps(right)}
+    )
+    assert collected(course, "bob", ok(response)["timestamp"]) == {
+        "ps1/data.csv": VERSION_ONE["ps1/data.csv"]
+    }
+
+
+def test_a_submission_is_checked_before_its_files_are_decoded(course: ServerProcess) -> None:
+    release(course, "c1", "ps1", VERSION_ONE)
+    garbage = {"files": "not JSON"}
+    refused(
+        course.client("eve").post("submission", "c1", "ps1", data=garbage), 403, PERMISSION_DENIED
+    )
+    refused(
+        course.client("ana").post("submission", "c1", "ps1", data=garbage),
+        400,
+        "Files cannot be JSON decoded",
+    )
+    ok(course.client("ana").post("submission", "c1", "ps1", data={"files": tree(VERSION_TWO)}))
+
+
 # -- the cache itself -------------------------------------------------------------------
 
 
@@ -191,3 +266,39 @@ def test_an_answer_over_the_budget_is_not_kept() -> None:
     disabled = ReleaseCache(budget=0)
     disabled.put(key, answer)
     assert disabled.get(key) is None
+
+
+def test_an_answer_knows_where_each_file_is_encoded() -> None:
+    files = {
+        'a/\u00e9t\u00e9 "quoted".ipynb': b'{"content": "not this one"}',
+        "b.csv": b"a,b\n1,2\n",
+        "empty.txt": b"",
+    }
+    views = views_of(files)
+    answer = encode_release(views, list(files.values()))
+    assert [view for view, _, _ in answer.encodings] == views
+    for view, data in zip(views, files.values(), strict=True):
+        assert answer.recognise(b64(data)) == view
+    # Same length, other content; not base64 at all; neither is recognised.
+    other = b64(b'{"content": "not this 0ne"}')
+    assert len(other) == len(b64(files['a/\u00e9t\u00e9 "quoted".ipynb']))
+    assert answer.recognise(other) is None
+    assert answer.recognise("\u00e9" * len(b64(b"a,b\n1,2\n"))) is None
+
+
+def test_recognised_content_is_not_decoded() -> None:
+    views = views_of(VERSION_ONE)
+    answer = encode_release(views, list(VERSION_ONE.values()))
+    sent = {"ps1/data.csv": VERSION_ONE["ps1/data.csv"], "new.txt": b"new"}
+    files = decode_tree(tree(sent).encode(), answer.recognise)
+    assert [(f.path, f.content, f.stored) for f in files] == [
+        ("ps1/data.csv", b"", views[1]),
+        ("new.txt", b"new", None),
+    ]
+    # Without a way to recognise content, everything is decoded.
+    assert [f.content for f in decode_tree(tree(sent))] == list(sent.values())
+    wrong = json.dumps(
+        [{"path": "d.csv", "content": b64(VERSION_ONE["ps1/data.csv"]), "checksum": "0" * 32}]
+    )
+    with pytest.raises(APIError, match=r"Checksum mismatch: d\.csv"):
+        decode_tree(wrong, answer.recognise)

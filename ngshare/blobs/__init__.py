@@ -109,7 +109,11 @@ class BlobStore(abc.ABC):
         Runs inside the collector's transaction ``db``, under its lock.
         """
 
-    def put(self, data: bytes) -> BlobInfo:
+    def put(self, data: bytes, sha256: str | None = None) -> BlobInfo:
+        """Store ``data``; ``sha256``, if given, is its digest, computed by the caller just now.
+
+        (A store may use it to skip hashing again; this one hashes as it writes.)
+        """
         writer = self.writer()
         try:
             writer.write(data)

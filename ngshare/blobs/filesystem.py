@@ -45,10 +45,7 @@ class _FilesystemWriter(BlobWriter):
             # garbage collector keeps it: nothing to write.
             self._tmp_path.unlink()
         else:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(self._tmp_path, 0o640)
-            os.replace(self._tmp_path, final)
-            _fsync_dir(final.parent)
+            _install(self._tmp_path, final)
         self._done = True
         return info
 
@@ -75,6 +72,14 @@ def _claim(path: Path) -> bool:
     return True
 
 
+def _install(synced: Path, final: Path) -> None:
+    """Move a written and fsynced temporary file into place, durably."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(synced, 0o640)
+    os.replace(synced, final)
+    _fsync_dir(final.parent)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -99,14 +104,27 @@ class FilesystemBlobStore(BlobStore):
     def writer(self) -> BlobWriter:
         return _FilesystemWriter(self)
 
-    def put(self, data: bytes) -> BlobInfo:
+    def put(self, data: bytes, sha256: str | None = None) -> BlobInfo:
         # Content already in memory (v1 uploads): hashing first spares writing
-        # and syncing a copy of stored content (every student's unchanged
-        # data file) only to delete it again.
-        sha256 = hashlib.sha256(data).hexdigest()
-        if _claim(self.path_for(sha256)):
-            return BlobInfo(sha256, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
-        return super().put(data)
+        # and syncing a copy of stored content only to delete it again, and
+        # each digest is computed once (a writer would hash as it writes).
+        sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        info = BlobInfo(sha256, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+        final = self.path_for(sha256)
+        if _claim(final):
+            return info
+        fd, name = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            _install(Path(name), final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            raise
+        return info
 
     def read_chunks(self, sha256: str) -> Iterator[bytes]:
         try:

@@ -72,6 +72,10 @@ class FileView:
     size: int
     md5: str
 
+    @property
+    def blob(self) -> BlobInfo:
+        return BlobInfo(self.sha256, self.size, self.md5)
+
 
 def register_blobs(db: Session, blobs: Sequence[BlobInfo]) -> None:
     """Insert the rows of blobs not yet known; concurrent uploads of one blob are fine."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
@@ -109,8 +110,22 @@ class ServiceRunner:
 
     # -- blobs ------------------------------------------------------------------
 
-    async def store_blobs(self, contents: Sequence[bytes]) -> list[BlobInfo]:
-        return await self.in_thread(lambda: [self.blobs.put(data) for data in contents])
+    async def store_blobs(
+        self, contents: Sequence[bytes], held: Mapping[str, BlobInfo] | None = None
+    ) -> list[BlobInfo]:
+        """Store each content; ``held``: blobs (by sha256) known to be stored already.
+
+        Content found in ``held`` (a release's data file, sent back unchanged
+        in a submission) is neither written nor hashed again for its md5: the
+        transaction that references it checks that it is still there.
+        """
+
+        def store(data: bytes) -> BlobInfo:
+            sha256 = hashlib.sha256(data).hexdigest()
+            found = (held or {}).get(sha256)
+            return found if found is not None else self.blobs.put(data, sha256)
+
+        return await self.in_thread(lambda: [store(data) for data in contents])
 
     async def read_blobs(self, hashes: Sequence[str]) -> list[bytes]:
         return await self.in_thread(lambda: [self.blobs.read(h) for h in hashes])

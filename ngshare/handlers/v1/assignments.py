@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ngshare.handlers.v1.base import V1Handler
-from ngshare.handlers.v1.release_cache import ReleaseCache, encode_release, release_key
+from ngshare.handlers.v1.release_cache import encode_release, release_key
 from ngshare.service import assignments
 
 
@@ -16,10 +16,6 @@ class AssignmentListHandler(V1Handler):
 class AssignmentHandler(V1Handler):
     uploads_files = True
     _cached_etag: str | None = None
-
-    @property
-    def release_cache(self) -> ReleaseCache:
-        return self.settings["release_cache"]  # type: ignore[no-any-return]
 
     async def get(self, course: str, assignment: str) -> None:
         # The permission check runs on every fetch; only the encoding is reused.

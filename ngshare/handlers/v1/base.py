@@ -18,7 +18,8 @@ from tornado import web
 from ngshare.handlers.base import APIError
 from ngshare.handlers.streamed import StreamedBodyHandler
 from ngshare.handlers.v1.form import parse_form
-from ngshare.handlers.v1.tree import UploadedFile, decode_tree, encode_tree
+from ngshare.handlers.v1.release_cache import ReleaseCache
+from ngshare.handlers.v1.tree import Recognise, UploadedFile, decode_tree, encode_tree
 from ngshare.service import quota
 from ngshare.service.files import FileView, StoredFile
 from ngshare.timestamps import parse_v1
@@ -105,18 +106,29 @@ class V1Handler(StreamedBodyHandler):
             raise APIError(400, "Time format incorrect")
         return parsed
 
-    async def uploaded_files(self) -> list[UploadedFile]:
+    @property
+    def release_cache(self) -> ReleaseCache:
+        return self.settings["release_cache"]  # type: ignore[no-any-return]
+
+    async def uploaded_files(self, recognise: Recognise | None = None) -> list[UploadedFile]:
         """Decode and validate the ``files`` field (off the event loop: it may be large).
 
         The field's raw bytes go to the decoder as sent: ``get_argument`` would
         first decode and scan megabytes of text on the event loop.
         """
         values = self.request.arguments.get("files")
-        return await self.runner.in_thread(decode_tree, values[-1] if values else None)
+        return await self.runner.in_thread(decode_tree, values[-1] if values else None, recognise)
 
-    async def store_files(self, files: Sequence[UploadedFile]) -> list[StoredFile]:
-        infos = await self.runner.store_blobs([f.content for f in files])
-        return [StoredFile(f.path, info) for f, info in zip(files, infos, strict=True)]
+    async def store_files(
+        self, files: Sequence[UploadedFile], held: Sequence[FileView] = ()
+    ) -> list[StoredFile]:
+        """Store the files' content, except what is known to be stored (``held``)."""
+        known = {v.sha256: v.blob for v in held}
+        new = [f for f in files if f.stored is None]
+        infos = iter(await self.runner.store_blobs([f.content for f in new], known))
+        return [
+            StoredFile(f.path, next(infos) if f.stored is None else f.stored.blob) for f in files
+        ]
 
     async def encoded_tree(self, views: Sequence[FileView]) -> list[dict[str, str]]:
         if self.list_only:

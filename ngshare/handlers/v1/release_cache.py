@@ -34,20 +34,51 @@ def release_key(views: Sequence[FileView]) -> ReleaseKey:
     return tuple((v.path, v.sha256, v.md5) for v in views)
 
 
+# What precedes each file's base64 text in the body. No JSON string can hold
+# it unescaped, so it only ever opens a "content" value.
+_CONTENT_OPENS = b'"content": "'
+
+
 @dataclass(frozen=True)
 class EncodedRelease:
-    """A release's whole response body, with the ETag Tornado gives that body."""
+    """A release's whole response body, with the ETag Tornado gives that body.
+
+    ``encodings``: where each file's base64 text lies in ``body``, so content
+    a client sends back unchanged (a submission's data file) is recognised by
+    its text alone, without decoding and hashing megabytes again.
+    """
 
     body: bytes
     etag: str
+    encodings: tuple[tuple[FileView, int, int], ...] = ()
+
+    def recognise(self, text: str) -> FileView | None:
+        """The released file whose base64 encoding is exactly ``text``, if any."""
+        for view, start, end in self.encodings:
+            if end - start == len(text):
+                try:
+                    if self.body.startswith(text.encode("ascii"), start):
+                        return view
+                except UnicodeEncodeError:
+                    return None  # not base64: the decoder will say so
+        return None
 
 
 def encode_release(views: Sequence[FileView], contents: Sequence[bytes]) -> EncodedRelease:
     """The body ``success(files=...)`` would send (the same ``json.dumps`` call)."""
-    body = json.dumps({"success": True, "files": encode_tree(views, contents)}).encode("utf-8")
+    files = encode_tree(views, contents)
+    body = json.dumps({"success": True, "files": files}).encode("utf-8")
     # Tornado's RequestHandler.compute_etag, computed once instead of per answer.
     etag = f'"{hashlib.sha1(body, usedforsecurity=False).hexdigest()}"'
-    return EncodedRelease(body, etag)
+    encodings = []
+    position = 0
+    for view, entry in zip(views, files, strict=True):
+        start = body.index(_CONTENT_OPENS, position) + len(_CONTENT_OPENS)
+        position = start + len(entry["content"])
+        if not body.startswith(entry["content"].encode("ascii"), start):
+            return EncodedRelease(body, etag)  # never expected; recognise nothing
+        encodings.append((view, start, position))
+    return EncodedRelease(body, etag, tuple(encodings))
 
 
 class ReleaseCache:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ngshare.handlers.base import APIError
@@ -26,6 +26,13 @@ _DROP_WHITESPACE = str.maketrans("", "", _WHITESPACE)
 class UploadedFile:
     path: str
     content: bytes
+    #: Set when the content was recognised as a stored file's by its
+    #: encoding; ``content`` is then empty, never decoded.
+    stored: FileView | None = None
+
+
+#: Finds the stored file whose base64 encoding is a given text, if any.
+Recognise = Callable[[str], FileView | None]
 
 
 def _bad_format() -> APIError:
@@ -44,11 +51,12 @@ def _decode_base64(text: str) -> bytes:
         raise APIError(400, "Content cannot be base64 decoded") from None
 
 
-def decode_tree(raw: str | bytes | None) -> list[UploadedFile]:
+def decode_tree(raw: str | bytes | None, recognise: Recognise | None = None) -> list[UploadedFile]:
     """Decode the ``files`` field of an upload, or raise a 400 APIError.
 
     ``raw`` may be the field's bytes as sent (UTF-8 JSON): decoding them here,
     in a worker thread, spares the event loop a pass over megabytes of text.
+    Content that ``recognise`` knows by its text is not decoded.
     """
     if raw is None:
         raise APIError(400, "Please supply files")
@@ -67,14 +75,16 @@ def decode_tree(raw: str | bytes | None) -> list[UploadedFile]:
         if path in seen:
             raise APIError(400, f"Duplicate path: {path}")
         seen.add(path)
-        content = _decode_base64(entry["content"])
+        stored = recognise(entry["content"]) if recognise is not None else None
+        content = b"" if stored is not None else _decode_base64(entry["content"])
         checksum = entry.get("checksum")
         if checksum is not None:
             if not isinstance(checksum, str):
                 raise _bad_format()
-            if checksum.lower() != hashlib.md5(content, usedforsecurity=False).hexdigest():
+            md5 = stored.md5 if stored else hashlib.md5(content, usedforsecurity=False).hexdigest()
+            if checksum.lower() != md5:
                 raise APIError(400, f"Checksum mismatch: {path}")
-        files.append(UploadedFile(path, content))
+        files.append(UploadedFile(path, content, stored))
     clash = file_below_file(seen)
     if clash is not None:
         raise APIError(400, f"Illegal path: {clash[1]} is inside the file {clash[0]}")
