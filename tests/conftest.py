@@ -3,6 +3,8 @@
 - ``db_url``: a fresh, empty database for this test: an SQLite file, or a new
   PostgreSQL database on 127.0.0.1:5432 (created and dropped around the test)
   when ``NGSHARE_TEST_DB=postgresql``.
+- ``database``: ngshare's :class:`~ngshare.db.Database` on ``db_url``, with the
+  schema made, for tests that call the service layer without a server.
 - ``server``: a real ``ngshare`` process on a free loopback port, on ``db_url``,
   with static tokens for the users in ``server_process.USERS`` (``admin`` is
   the configured admin). ``server.client("kim")`` is a requests client acting
@@ -21,6 +23,8 @@ from pathlib import Path
 import pytest
 from server_process import ServerProcess, database_backend, fresh_database
 
+from ngshare.db import Database
+
 
 def pytest_report_header() -> str:
     return f"ngshare test database: {database_backend()}"
@@ -30,6 +34,14 @@ def pytest_report_header() -> str:
 def db_url(tmp_path: Path) -> Iterator[str]:
     with fresh_database(tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    database.upgrade()
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

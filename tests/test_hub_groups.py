@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -42,14 +42,6 @@ from ngshare.service.runner import ServiceRunner
 T = TypeVar("T")
 ADMIN = Caller("admin", is_admin=True)
 PREFIXES = GroupPrefixes()
-
-
-@pytest.fixture
-def database(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    database.upgrade()
-    yield database
-    database.dispose()
 
 
 def run(database: Database, operation: Callable[..., T], *args: Any) -> T:
@@ -244,6 +236,56 @@ def test_replicas_reconciling_at_once_agree(db_url: str, tmp_path: Any) -> None:
             assert counts.one() == (32, 32)
     finally:
         check.dispose()
+
+
+def test_a_first_request_and_the_sync_create_a_course_together(
+    db_url: str, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new instructor's first call races the sync creating their course.
+
+    Each creates the course and the instructor's user; neither may fail (the
+    caller would get 404 for a course their group names) nor deadlock (which
+    PostgreSQL breaks only after a second, by failing one to be run again).
+    """
+    caplog.set_level(logging.INFO, logger="ngshare")
+    setup = Database(db_url)
+    setup.upgrade()
+    setup.dispose()
+    caller_path, sync = (
+        ServiceRunner(Database(db_url), FilesystemBlobStore(tmp_path / "blobs"), workers=1)
+        for _ in range(2)
+    )
+
+    # In the opposite order of inserts, about every other race deadlocked.
+    rounds = 20
+
+    async def race(i: int) -> None:
+        teacher, course = f"t{i}", f"c{i}"
+        await asyncio.gather(
+            caller_path.call(reconcile_user, teacher, {course: Role.instructor}, True),
+            sync.call(reconcile_course, course, members({teacher}, {f"s{i}", f"z{i}"}), True),
+        )
+
+    async def races() -> None:
+        for i in range(rounds):
+            await race(i)
+
+    try:
+        asyncio.run(races())
+    finally:
+        caller_path.shutdown()
+        sync.shutdown()
+    check = Database(db_url)
+    try:
+        for i in range(rounds):
+            assert roster(check, f"c{i}") == {
+                f"t{i}": ("instructor", "hub-group"),
+                f"s{i}": ("student", "hub-group"),
+                f"z{i}": ("student", "hub-group"),
+            }
+    finally:
+        check.dispose()
+    assert not [r.getMessage() for r in caplog.records if "deadlock" in r.getMessage()]
 
 
 def test_upgrade_marks_existing_enrollments_as_roster_made(db_url: str) -> None:

@@ -14,6 +14,13 @@ unique constraint (enrollments(course_id, user_id), courses(name),
 users(name)) and the runner runs the whole transaction again, which then
 finds the winner's rows; updates and deletes are plain statements that match
 nothing when another replica got there first, never "stale data" errors.
+
+New rows are made in one order everywhere: courses, then users, then
+enrollments, each kind by name. On PostgreSQL an insert waits for a concurrent
+transaction that has inserted the same key; in any other order a caller's
+first request (its user, then its course) and the sync (that course, then its
+users) would each wait for the other, a deadlock PostgreSQL breaks only after
+a second by failing one of them.
 """
 
 from __future__ import annotations
@@ -162,8 +169,9 @@ def _diff(current: Mapping[str, Enrollment], wanted: Mapping[str, Role]) -> _Dif
 def _apply_changes_and_removals(db: Session, diff: _Diff, changes: Changes) -> None:
     # Statements rather than ORM updates and deletes: a row another replica
     # has just changed or removed simply matches nothing. The source condition
-    # keeps a concurrent roster edit safe from the sync.
-    for enrollment_id, role in diff.change.items():
+    # keeps a concurrent roster edit safe from the sync. Rows in id order, so
+    # that two replicas changing the same rows lock them in the same order.
+    for enrollment_id, role in sorted(diff.change.items()):
         db.execute(
             update(Enrollment)
             .where(Enrollment.id == enrollment_id, Enrollment.source == HUB_GROUP)
@@ -207,6 +215,15 @@ def _audit(
 
 def _enroll(db: Session, course: Course, user: User, role: Role) -> None:
     db.add(Enrollment(course_id=course.id, user_id=user.id, role=role.value, source=HUB_GROUP))
+
+
+def _create_course(db: Session, name: str, changes: Changes) -> Course:
+    course = Course(name=name)
+    db.add(course)
+    db.flush()
+    changes.created_course = True
+    record(db, SYNC_ACTOR, "course.create", course=name, source=HUB_GROUP)
+    return course
 
 
 # -- one course (the periodic sync) ------------------------------------------------
@@ -263,16 +280,13 @@ def reconcile_course(
     if course is None:
         if not (create_courses and wanted and is_valid_name(name)):
             return changes
-        course = Course(name=name)
-        db.add(course)
-        db.flush()
-        changes.created_course = True
-        record(db, SYNC_ACTOR, "course.create", course=name, source=HUB_GROUP)
+        course = _create_course(db, name, changes)
     current = _course_enrollments(db, course)
     diff = _diff(current, wanted)
     _audit(db, diff, current, lambda user_name: (name, user_name))
-    for user_name, role in diff.add.items():
-        _enroll(db, course, User.find_or_create(db, user_name), role)
+    users = {user_name: User.find_or_create(db, user_name) for user_name in sorted(diff.add)}
+    for user_name, user in users.items():
+        _enroll(db, course, user, diff.add[user_name])
     changes.added += len(diff.add)
     _apply_changes_and_removals(db, diff, changes)
     db.flush()
@@ -328,16 +342,13 @@ def reconcile_user(
     diff = _diff(current, _reachable(db, wanted, current, create_courses))
     _audit(db, diff, current, lambda course_name: (course_name, user_name))
     if diff.add:
+        courses = {
+            name: Course.find(db, name) or _create_course(db, name, changes)
+            for name in sorted(diff.add)
+        }
         user = User.find_or_create(db, user_name)
-        for course_name, role in diff.add.items():
-            course = Course.find(db, course_name)
-            if course is None:
-                course = Course(name=course_name)
-                db.add(course)
-                db.flush()
-                changes.created_course = True
-                record(db, SYNC_ACTOR, "course.create", course=course_name, source=HUB_GROUP)
-            _enroll(db, course, user, role)
+        for course_name, course in courses.items():
+            _enroll(db, course, user, diff.add[course_name])
     changes.added += len(diff.add)
     _apply_changes_and_removals(db, diff, changes)
     db.flush()

@@ -30,13 +30,28 @@ log = logging.getLogger("ngshare")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# An operation that lost a race (two requests creating the same course, user
-# or submission timestamp at once) is run again once: the second run sees the
-# winner's row and answers as it would have without the race (409, or success).
-RACE_RETRIES = 1
-
+# An operation that lost a race is run again: the next run sees the winner's
+# rows and answers as it would have without the race (409, or success). Two
+# kinds of loss are races, not faults: an insert failing on a unique constraint
+# (two requests creating the same course, user or submission timestamp at
+# once), and PostgreSQL ending one of two transactions that wait for each
+# other's new rows (a deadlock) or that cannot both commit (serialization).
+# The second run rarely loses again; the third covers a race among several
+# replicas.
+RACE_RETRIES = 2
+# SQLSTATEs of a transaction PostgreSQL ended so that a concurrent one could
+# finish: serialization_failure and deadlock_detected.
+LOST_RACE_SQLSTATES = frozenset({"40001", "40P01"})
 
 UNAVAILABLE = "The database is unavailable; try again shortly"
+CONFLICT = "Conflicting concurrent change; try again"
+
+
+def lost_race(error: DBAPIError) -> bool:
+    """Whether the database refused ``error``'s transaction because of a concurrent one."""
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(error.orig, "sqlstate", None) in LOST_RACE_SQLSTATES
 
 
 @contextlib.contextmanager
@@ -44,14 +59,22 @@ def database_outage_as_unavailable(what: str) -> Iterator[None]:
     """A lost or refused database connection is a 503 to the client, never a 500.
 
     Covers every piece of work on a worker thread, not only the domain
-    operations: the database blob store talks to the database too.
+    operations: the database blob store talks to the database too. A
+    transaction PostgreSQL ended to break a deadlock is an OperationalError
+    too, but the database is fine: that is a 409, like any race lost.
     """
     try:
         yield
-    except (OperationalError, PoolTimeout) as e:
+    except PoolTimeout as e:
         log.error("Database unavailable in %s: %s", what, e)
         raise Unavailable(UNAVAILABLE) from e
     except DBAPIError as e:
+        if lost_race(e):
+            log.warning("Concurrent change in %s: %s", what, e.orig)
+            raise Conflict(CONFLICT) from e
+        if isinstance(e, OperationalError):
+            log.error("Database unavailable in %s: %s", what, e)
+            raise Unavailable(UNAVAILABLE) from e
         if e.connection_invalidated:
             log.error("Database connection lost in %s: %s", what, e)
             raise Unavailable(UNAVAILABLE) from e
@@ -91,21 +114,18 @@ class ServiceRunner:
     def _transaction(
         self, operation: Callable[..., T], args: Sequence[object], readonly: bool, durable: bool
     ) -> T:
-        for attempt in range(RACE_RETRIES + 1):
-            try:
-                with (
-                    database_outage_as_unavailable(operation.__name__),
-                    self.database.transaction(readonly=readonly, durable=durable) as session,
-                ):
-                    session.info[BLOB_STORE] = self.blobs
-                    session.info[COURSE_QUOTA] = self.course_quota
-                    return operation(session, *args)
-            except IntegrityError as e:
-                if attempt < RACE_RETRIES:
-                    log.info("Retrying %s after a concurrent change", operation.__name__)
-                    continue
-                log.warning("Integrity error in %s: %s", operation.__name__, e.orig)
-                raise Conflict("Conflicting concurrent change; try again") from e
+        name = operation.__name__
+        with database_outage_as_unavailable(name):
+            for attempt in range(RACE_RETRIES + 1):
+                try:
+                    with self.database.transaction(readonly=readonly, durable=durable) as session:
+                        session.info[BLOB_STORE] = self.blobs
+                        session.info[COURSE_QUOTA] = self.course_quota
+                        return operation(session, *args)
+                except DBAPIError as e:
+                    if attempt == RACE_RETRIES or not lost_race(e):
+                        raise
+                    log.info("Retrying %s after a concurrent change: %s", name, e.orig)
         raise AssertionError("unreachable")
 
     # -- blobs ------------------------------------------------------------------
