@@ -329,6 +329,7 @@ class NgshareApp(Application):
         options: dict[str, Any] = {"parent": self, "admin_users": set(self.admin_users)}
         if issubclass(self.authenticator_class, HubAuthenticator):
             options["prefix"] = self.base_url
+            options["cookie_secret"] = self.cookie_secret()
         authenticator = self.authenticator_class(**options)
         if isinstance(authenticator, StaticTokenAuthenticator) and not authenticator.api_tokens:
             self._add_standalone_admin_token(authenticator)

@@ -13,7 +13,8 @@ returns a :class:`~ngshare.service.permissions.Caller` or None):
   service's access scope (``access:services!service=ngshare``), also when
   ngshare runs as an external service that the hub did not configure. With
   course roles from hub groups on, the ``groups`` of that same answer update
-  the caller's enrollments (:mod:`ngshare.hub_groups`).
+  the caller's enrollments (:mod:`ngshare.hub_groups`). Browser logins keep
+  their OAuth state where every replica can read it (:mod:`ngshare.oauth_state`).
 - :class:`StaticTokenAuthenticator`, for running without JupyterHub: tokens
   configured like JupyterHub's ``api_tokens`` (token -> user name), compared in
   constant time.
@@ -33,6 +34,7 @@ from tornado import web
 from traitlets import Bool, Dict, Float, Set, Unicode, default, observe
 from traitlets.config import LoggingConfigurable
 
+from ngshare.oauth_state import SharedStateHubOAuth
 from ngshare.service.errors import Forbidden, Unavailable
 from ngshare.service.permissions import Caller
 
@@ -155,7 +157,7 @@ class HubAuthenticator(Authenticator):
     def _default_service_name(self) -> str:
         return os.environ.get("JUPYTERHUB_SERVICE_NAME") or "ngshare"
 
-    def __init__(self, *, prefix: str, **kwargs: Any) -> None:
+    def __init__(self, *, prefix: str, cookie_secret: bytes, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         options: dict[str, Any] = {"parent": self}
         if self.api_url:
@@ -164,7 +166,9 @@ class HubAuthenticator(Authenticator):
             options["api_token"] = self.api_token
         self.hub_auth: HubAuth
         if self.oauth and _oauth_client_id():
-            self.hub_auth = self.hub_oauth = HubOAuth(base_url=prefix, **options)
+            self.hub_auth = self.hub_oauth = SharedStateHubOAuth(
+                base_url=prefix, cookie_secret=cookie_secret, **options
+            )
             self.can_redirect_to_login = True
         else:
             self.hub_auth = HubAuth(base_url=prefix, **options)

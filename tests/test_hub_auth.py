@@ -280,14 +280,17 @@ def test_warm_cache_needs_no_hub(hub: HubProcess) -> None:
 # -- browsers ----------------------------------------------------------------------
 
 
-def browser_login(hub: HubProcess, user: str) -> tuple[requests.Session, requests.Response]:
+def browser_login(
+    hub: HubProcess, user: str, session: requests.Session | None = None, start: str = ""
+) -> tuple[requests.Session, requests.Response]:
     """Log in like a browser: ngshare -> hub login form -> OAuth -> back to ngshare.
 
-    Returns the session (holding the cookies) and the final response, which
-    is the page first asked for.
+    ``start``: the URL first asked for (ngshare's courses through the hub's
+    proxy by default), in ``session`` if given. Returns the session (holding
+    the cookies) and the final response, the ngshare page first asked for.
     """
-    session = requests.Session()
-    page = session.get(hub.service_url + "courses", timeout=30)
+    session = session or requests.Session()
+    page = session.get(start or hub.service_url + "courses", timeout=30)
     assert urlsplit(page.url).path == "/hub/login", page.url
     form = re.search(r'<form[^>]*action="([^"]+)"', page.text)
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
