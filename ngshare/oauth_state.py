@@ -31,6 +31,9 @@ from jupyterhub.services.auth import HubOAuth
 # Separates this key from any other use of the cookie secret (tornado signs
 # cookies with the secret itself).
 KEY_PURPOSE = b"ngshare oauth state"
+# Seconds a login state lives where HubOAuth has no oauth_state_max_age
+# (older JupyterHub): as long as its state cookie.
+STATE_COOKIE_MAX_AGE = 600
 
 
 def state_key(cookie_secret: bytes) -> bytes:
@@ -53,8 +56,9 @@ class SharedStateHubOAuth(HubOAuth):
     def _decode_state(self, state_id: str, /) -> dict[str, Any]:
         # Called with whatever a browser sent as the state: anything that is
         # not a live state of ours is no state at all.
+        max_age = getattr(self, "oauth_state_max_age", STATE_COOKIE_MAX_AGE)
         try:
-            plain = self._state_cipher.decrypt(state_id, ttl=self.oauth_state_max_age)
+            plain = self._state_cipher.decrypt(state_id, ttl=max_age)
             state = json.loads(plain)
         except (InvalidToken, ValueError, TypeError):
             return {}
