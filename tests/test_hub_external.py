@@ -152,6 +152,13 @@ def test_a_browser_login_holds_on_every_replica_with_the_shared_cookie_secret(
         response = session.get(b.url + "courses", allow_redirects=False, timeout=30)
         assert response.status_code == 200, response.text
         assert course in response.json()["courses"]
+        # ... and so is its xsrf token, for writes.
+        [xsrf] = [c.value for c in session.cookies if c.name == "_xsrf" and c.path == PREFIX]
+        another = unique_name("course")
+        response = session.post(
+            b.url + "course/" + another, headers={"X-XSRFToken": xsrf or ""}, timeout=30
+        )
+        assert response.status_code == 200, response.text
         # C cannot read the cookie: it sends the browser to log in again.
         response = session.get(c.url + "courses", allow_redirects=False, timeout=30)
         assert response.status_code == 302
