@@ -55,13 +55,14 @@ def lost_race(error: DBAPIError) -> bool:
 
 
 @contextlib.contextmanager
-def database_outage_as_unavailable(what: str) -> Iterator[None]:
-    """A lost or refused database connection is a 503 to the client, never a 500.
+def database_failures_as_service_errors(what: str) -> Iterator[None]:
+    """A database failure is the service error it means to the client, never a 500.
 
-    Covers every piece of work on a worker thread, not only the domain
-    operations: the database blob store talks to the database too. A
-    transaction PostgreSQL ended to break a deadlock is an OperationalError
-    too, but the database is fine: that is a 409, like any race lost.
+    A lost or refused connection is a 503. A race lost for good is a 409: that
+    includes a transaction PostgreSQL ended to break a deadlock, which is an
+    OperationalError like an outage, but the database is fine. Covers every
+    piece of work on a worker thread, not only the domain operations: the
+    database blob store talks to the database too.
     """
     try:
         yield
@@ -92,7 +93,7 @@ class ServiceRunner:
 
     async def in_thread(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         def run() -> T:
-            with database_outage_as_unavailable(getattr(function, "__name__", "a task")):
+            with database_failures_as_service_errors(getattr(function, "__name__", "a task")):
                 return function(*args, **kwargs)
 
         loop = asyncio.get_running_loop()
@@ -115,7 +116,7 @@ class ServiceRunner:
         self, operation: Callable[..., T], args: Sequence[object], readonly: bool, durable: bool
     ) -> T:
         name = operation.__name__
-        with database_outage_as_unavailable(name):
+        with database_failures_as_service_errors(name):
             for attempt in range(RACE_RETRIES + 1):
                 try:
                     with self.database.transaction(readonly=readonly, durable=durable) as session:
