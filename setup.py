@@ -56,7 +56,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "ngshare = ngshare.app:main",
+            "ngshare = ngshare.server.app:main",
             "ngsharectl = ngshare.cli.main:main",
         ]
     },

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from alembic import context
 from sqlalchemy import Connection, Engine
 
-from ngshare.db import make_engine
-from ngshare.models import Base
+from ngshare.server.storage.db import make_engine
+from ngshare.server.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

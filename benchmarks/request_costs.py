@@ -28,7 +28,7 @@ from rush_clients import encoded_files, form_body
 from rush_targets import cpu_seconds, own_server
 from rush_workload import make_workload
 
-from ngshare import blob_frames
+from ngshare.protocol import blob_frames
 
 
 def sha(data: bytes) -> str:

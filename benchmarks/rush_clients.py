@@ -38,7 +38,7 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from ngshare import blob_frames
+from ngshare.protocol import blob_frames
 
 FORM = "application/x-www-form-urlencoded"
 SNIFF_BYTES = 8192

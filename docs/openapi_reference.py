@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ngshare.handlers.api.openapi import build_document
+from ngshare.server.handlers.api.openapi import build_document
 
 PREFIX = "/services/ngshare/"
 METHODS = ("get", "put", "post", "delete")

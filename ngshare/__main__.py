@@ -1,5 +1,5 @@
 """Allow ``python -m ngshare``."""
 
-from ngshare.app import main
+from ngshare.server.app import main
 
 main()

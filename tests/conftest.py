@@ -3,7 +3,7 @@
 - ``db_url``: a fresh, empty database for this test: an SQLite file, or a new
   PostgreSQL database on 127.0.0.1:5432 (created and dropped around the test)
   when ``NGSHARE_TEST_DB=postgresql``.
-- ``database``: ngshare's :class:`~ngshare.db.Database` on ``db_url``, with the
+- ``database``: ngshare's :class:`~ngshare.server.storage.db.Database` on ``db_url``, with the
   schema made, for tests that call the service layer without a server.
 - ``server``: a real ``ngshare`` process on a free loopback port, on ``db_url``,
   with static tokens for the users in ``server_process.USERS`` (``admin`` is
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from server_process import ServerProcess, database_backend, fresh_database
 
-from ngshare.db import Database
+from ngshare.server.storage.db import Database
 
 
 def pytest_report_header() -> str:

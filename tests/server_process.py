@@ -242,7 +242,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def run_ngshare(args: list[str], cwd: Path, env: dict[str, str], ready_url: str) -> Iterator[Path]:
     """``ngshare ARGS`` as a user would run it, until the block ends; yields its log."""
-    log = cwd / "ngshare.log"
+    log = cwd / "ngshare.server.handlers.request_log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "ngshare", *args], cwd=cwd, env=env, stdout=out, stderr=out

@@ -274,7 +274,7 @@ def test_size_limits_refuse_before_reading(start_server) -> None:  # type: ignor
 
 
 def test_openapi_document_covers_every_route(server: ServerProcess) -> None:
-    from ngshare.handlers.api import admin, blobs, courses, events
+    from ngshare.server.handlers.api import admin, blobs, courses, events
 
     document = requests.get(server.url + "api/v2/openapi.json", timeout=10).json()
     assert document["openapi"].startswith("3.")

@@ -31,7 +31,7 @@ from caller_roles import ADMIN, ANYONE, BAD_TOKEN, CALLERS, INSTRUCTORS, MEMBERS
 from server_process import ApiClient, ServerProcess
 from v1_support import PERMISSION_DENIED, ok, refused, unchanged
 
-from ngshare import blob_frames
+from ngshare.protocol import blob_frames
 
 API = ("api", "v2")
 
@@ -473,7 +473,7 @@ def test_matrix_covers_every_route() -> None:
     """Every method of every own-API route appears in the matrix (the OpenAPI document aside)."""
     from tornado import web
 
-    from ngshare.handlers.api import admin, blobs, courses, events
+    from ngshare.server.handlers.api import admin, blobs, courses, events
 
     table = [*blobs.routes, *courses.routes, *admin.routes, *events.routes]
     routed = {

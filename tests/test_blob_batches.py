@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from server_process import ServerProcess
 from test_api_v2 import API, Client, sha
 
-from ngshare import blob_frames
-from ngshare.blob_frames import (
+from ngshare.protocol import blob_frames
+from ngshare.protocol.blob_frames import (
     FrameData,
     FrameEnd,
     FrameError,

@@ -15,12 +15,12 @@ from server_process import ServerProcess
 from sqlalchemy import text
 from v1_support import ok, read_tree, release, submit
 
-from ngshare.blob_gc import collect_garbage
-from ngshare.blobs import BlobStore
-from ngshare.blobs.database import DatabaseBlobStore
-from ngshare.blobs.filesystem import FilesystemBlobStore
-from ngshare.db import Database
-from ngshare.maintenance import verify_storage
+from ngshare.server.maintenance.blob_gc import collect_garbage
+from ngshare.server.maintenance.verify import verify_storage
+from ngshare.server.storage.blobs import BlobStore
+from ngshare.server.storage.blobs.database import DatabaseBlobStore
+from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
+from ngshare.server.storage.db import Database
 
 API = ("api", "v2")
 TWO_DAYS = 2 * 24 * 3600

@@ -17,11 +17,11 @@ import pytest
 from server_process import ServerProcess
 from sqlalchemy import func, select
 
-from ngshare.blobs import CHUNK_SIZE, BlobNotFound, BlobStore
-from ngshare.blobs.database import DatabaseBlobStore
-from ngshare.blobs.filesystem import FilesystemBlobStore
-from ngshare.db import Database
-from ngshare.models import BlobChunk
+from ngshare.server.storage.blobs import CHUNK_SIZE, BlobNotFound, BlobStore
+from ngshare.server.storage.blobs.database import DatabaseBlobStore
+from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
+from ngshare.server.storage.db import Database
+from ngshare.server.storage.models import BlobChunk
 
 
 @pytest.fixture(params=["filesystem", "database"])

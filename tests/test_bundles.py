@@ -18,8 +18,8 @@ import requests
 from server_process import ServerProcess
 from test_api_v2 import API, Client, sha
 
-from ngshare import blob_frames
-from ngshare.blob_frames import (
+from ngshare.protocol import blob_frames
+from ngshare.protocol.blob_frames import (
     BUNDLE_CONTENT_TYPE,
     BundleHead,
     BundleParser,

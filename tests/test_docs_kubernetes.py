@@ -27,9 +27,9 @@ from jupyter_core.paths import SYSTEM_CONFIG_PATH
 from server_process import PREFIX
 from traitlets.config import Config
 
-from ngshare.app import NgshareApp
 from ngshare.exchange import Exchange, ExchangeFetchAssignment, ExchangeSubmit
 from ngshare.exchange.settings import service_url
+from ngshare.server.app import NgshareApp
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
 SERVICE = "ngshare"

@@ -29,7 +29,7 @@ from nbgrader_users import (
 )
 from server_process import ServerProcess, free_port
 
-from ngshare.timestamps import format_v1, parse_iso
+from ngshare.protocol.timestamps import format_v1, parse_iso
 
 pytestmark = pytest.mark.nbgrader
 

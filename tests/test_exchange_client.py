@@ -20,7 +20,6 @@ from fake_http import Request, Response, forward, serve
 from nbgrader.exchange.abc import ExchangeError
 from server_process import ServerProcess, free_port
 
-from ngshare import blob_frames
 from ngshare.exchange import settings
 from ngshare.exchange.client import NgshareClient, NgshareError
 from ngshare.exchange.content import (
@@ -37,6 +36,7 @@ from ngshare.exchange.content import (
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import FileRules, find_files
 from ngshare.exchange.known_content import KnownContent
+from ngshare.protocol import blob_frames
 
 OK_COURSES = Response(200, b'{"success": true, "courses": []}')
 

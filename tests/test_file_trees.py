@@ -8,7 +8,7 @@ import json
 
 from server_process import ServerProcess
 
-from ngshare.names import file_below_file
+from ngshare.protocol.names import file_below_file
 
 
 def test_file_below_file() -> None:

@@ -32,9 +32,9 @@ from schemathesis.checks import (
 )
 from server_process import PREFIX, ServerProcess
 
-from ngshare import blob_frames
-from ngshare.blobs import is_sha256
-from ngshare.handlers.api.openapi import build_document
+from ngshare.protocol import blob_frames
+from ngshare.protocol.names import is_sha256
+from ngshare.server.handlers.api.openapi import build_document
 
 API = ("api", "v2")
 RELEASED = {"ps1.ipynb": b'{"cells": []}', "data/table.csv": b"a,b\n1,2\n"}

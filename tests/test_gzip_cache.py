@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from ngshare.blobs.gzip_cache import GzipCache
+from ngshare.server.storage.blobs.gzip_cache import GzipCache
 
 
 def notebook(n: int) -> bytes:

@@ -20,13 +20,10 @@ from fake_http import Request, Response, serve
 from jupyterhub.services.auth import HubAuth
 from sqlalchemy import select, text
 
-from ngshare.blobs.filesystem import FilesystemBlobStore
-from ngshare.db import Database
-from ngshare.hub_groups import GroupSyncError, HubGroups
-from ngshare.models import Course, Enrollment, Role, User
-from ngshare.service import courses
-from ngshare.service.errors import Unavailable
-from ngshare.service.hub_groups import (
+from ngshare.server.auth.hub_groups import GroupSyncError, HubGroups
+from ngshare.server.service import courses
+from ngshare.server.service.errors import Unavailable
+from ngshare.server.service.group_enrollments import (
     CourseMembers,
     GroupPrefixes,
     courses_out_of_sync,
@@ -36,8 +33,11 @@ from ngshare.service.hub_groups import (
     rosters_from_groups,
     user_out_of_sync,
 )
-from ngshare.service.permissions import Caller
-from ngshare.service.runner import ServiceRunner
+from ngshare.server.service.permissions import Caller
+from ngshare.server.service.runner import ServiceRunner
+from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
+from ngshare.server.storage.db import Database
+from ngshare.server.storage.models import Course, Enrollment, Role, User
 
 T = TypeVar("T")
 ADMIN = Caller("admin", is_admin=True)
@@ -433,7 +433,7 @@ def test_a_caller_is_reconciled_once_per_change_of_groups(
 
 
 def test_sync_changes_are_in_the_audit_log(database: Database) -> None:
-    from ngshare.models import Event
+    from ngshare.server.storage.models import Event
 
     sync_all(database, {"c7": members({"lee"}, {"bob", "cat"})})
     sync_all(database, {"c7": members({"lee"}, {"bob"})})

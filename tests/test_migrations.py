@@ -16,9 +16,9 @@ from alembic.script import ScriptDirectory
 from server_process import ServerProcess
 from sqlalchemy import inspect, text
 
-from ngshare.blobs.filesystem import FilesystemBlobStore
-from ngshare.db import Database, alembic_config
-from ngshare.models import Base
+from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
+from ngshare.server.storage.db import Database, alembic_config
+from ngshare.server.storage.models import Base
 
 
 def _revisions(database: Database) -> list[str]:

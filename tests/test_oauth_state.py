@@ -13,7 +13,7 @@ import time
 
 from cryptography.fernet import Fernet
 
-from ngshare.oauth_state import SharedStateHubOAuth, state_key
+from ngshare.server.auth.oauth_state import SharedStateHubOAuth, state_key
 
 PREFIX = "/services/ngshare/"
 

@@ -23,19 +23,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tornado.httputil import HTTPHeaders, HTTPInputError, parse_body_arguments
 
-from ngshare.handlers.api.base import JSONHandler
-from ngshare.handlers.base import APIError
-from ngshare.handlers.v1.form import URLENCODED, parse_form, parse_urlencoded, unquote_plus
-from ngshare.handlers.v1.tree import decode_tree, encode_tree
-from ngshare.names import (
+from ngshare.protocol.names import (
     MAX_NAME_LENGTH,
     MAX_PATH_COMPONENT,
     MAX_PATH_LENGTH,
     is_valid_name,
     is_valid_relative_path,
 )
-from ngshare.service.files import FileView
-from ngshare.service.transfers import ManifestEntry
+from ngshare.server.handlers.api.base import JSONHandler
+from ngshare.server.handlers.base import APIError
+from ngshare.server.handlers.v1.form import URLENCODED, parse_form, parse_urlencoded, unquote_plus
+from ngshare.server.handlers.v1.tree import decode_tree, encode_tree
+from ngshare.server.service.files import FileView
+from ngshare.server.service.transfers import ManifestEntry
 
 # Bounded so the whole module takes a few seconds; derandomized so a failure
 # found in CI is found again on every machine.

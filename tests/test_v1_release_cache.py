@@ -34,15 +34,15 @@ from v1_support import (
     tree,
 )
 
-from ngshare.handlers.base import APIError
-from ngshare.handlers.v1.release_cache import (
+from ngshare.server.handlers.base import APIError
+from ngshare.server.handlers.v1.release_cache import (
     EncodedRelease,
     ReleaseCache,
     encode_release,
     release_key,
 )
-from ngshare.handlers.v1.tree import decode_tree
-from ngshare.service.files import FileView
+from ngshare.server.handlers.v1.tree import decode_tree
+from ngshare.server.service.files import FileView
 
 VERSION_ONE = {"ps1/ps1.ipynb": b'{"cells": ["one"]}', "ps1/data.csv": b"a,b\n1,2\n"}
 VERSION_TWO = {"ps1/ps1.ipynb": b'{"cells": ["two"]}', "ps1/data.csv": b"a,b\n1,2\n"}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ngshare.cli.errors import CliError, ExitCode
-from ngshare.names import is_valid_relative_path
+from ngshare.protocol.names import is_valid_relative_path
 
 Files = Sequence[tuple[str, bytes]]
 

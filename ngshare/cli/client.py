@@ -34,8 +34,8 @@ CONNECT_TIMEOUT = 10.0
 CHUNK_SIZE = 256 * 1024
 BACKOFF = 0.5
 RETRY_STATUSES = frozenset({502, 503, 504})
-# The server's answers to a token it did not accept (see ngshare.handlers.base
-# and ngshare.auth): a 403 with one of these is about the token, not the task.
+# The server's answers to a token it did not accept (see ngshare.server.handlers.base
+# and ngshare.server.auth): a 403 with one of these is about the token, not the task.
 AUTH_MESSAGES = ("Invalid or expired token", "Authentication required", "A browser session")
 AUTH_SCOPE_MESSAGE = "may not use this service"
 URL_HINT = (

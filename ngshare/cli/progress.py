@@ -13,7 +13,7 @@ import enum
 import time
 from typing import TextIO
 
-from ngshare.sizes import human_size
+from ngshare.protocol.sizes import human_size
 
 BAR_WIDTH = 24
 # Redraws faster than this only cost time.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ngshare.cli.errors import CliError, ExitCode
-from ngshare.names import MAX_NAME_LENGTH, is_valid_detail, is_valid_name
+from ngshare.protocol.names import MAX_NAME_LENGTH, is_valid_detail, is_valid_name
 
 ID = "id"
 DETAILS = ("first_name", "last_name", "email")

@@ -21,7 +21,7 @@ from ngshare.cli.context import Context, Subcommands
 from ngshare.cli.errors import CliError, ExitCode
 from ngshare.cli.output import table
 from ngshare.cli.progress import Progress, choose_mode
-from ngshare.sizes import human_size
+from ngshare.protocol.sizes import human_size
 
 INSTRUCTORS = "the course's instructors"
 

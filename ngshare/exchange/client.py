@@ -22,10 +22,10 @@ import requests
 from nbgrader.exchange.abc import ExchangeError
 from urllib3.exceptions import NewConnectionError
 
-from ngshare.sizes import human_size
+from ngshare.protocol.api import IDEMPOTENCY_HEADER
+from ngshare.protocol.sizes import human_size
 
 RETRY_STATUSES = frozenset({502, 503, 504})
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Bodies above this size get progress messages while they are transferred.
 LARGE_TRANSFER = 8 * 1024 * 1024
 CHUNK_SIZE = 256 * 1024

@@ -25,12 +25,12 @@ from typing import IO, Any
 
 from nbgrader.exchange.abc import ExchangeError
 
-from ngshare import blob_frames
-from ngshare.blobs import is_sha256
 from ngshare.exchange.client import JSON, NgshareClient, NgshareError
 from ngshare.exchange.files import LocalFile, is_safe_path
-from ngshare.sizes import human_size
-from ngshare.timestamps import format_iso, format_v1, parse_iso, parse_v1
+from ngshare.protocol import blob_frames
+from ngshare.protocol.names import is_sha256
+from ngshare.protocol.sizes import human_size
+from ngshare.protocol.timestamps import format_iso, format_v1, parse_iso, parse_v1
 
 # The own API's path below the service URL.
 API = ("api", "v2")

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from ngshare.blobs import is_sha256
+from ngshare.protocol.names import is_sha256
 
 # Enough for any assignment's files across many submissions; the oldest go first.
 MAX_REMEMBERED = 2000

@@ -17,7 +17,7 @@ from ngshare.exchange.assignments import released_assignments
 from ngshare.exchange.content import assignment_path, upload_files
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import FileRules, check_total_size, find_files
-from ngshare.sizes import human_size
+from ngshare.protocol.sizes import human_size
 
 
 class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):

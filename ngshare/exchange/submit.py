@@ -36,7 +36,7 @@ from ngshare.exchange.files import (
     find_files,
     staging_directory,
 )
-from ngshare.sizes import human_size
+from ngshare.protocol.sizes import human_size
 
 
 class ExchangeSubmit(Exchange, ABCExchangeSubmit):

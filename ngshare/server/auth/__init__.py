@@ -1,0 +1,1 @@
+"""Who is calling: JupyterHub tokens and OAuth cookies, static tokens, hub groups."""

@@ -1,0 +1,1 @@
+"""Operator work on stored data: garbage collection, verification, purges."""

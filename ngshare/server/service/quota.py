@@ -1,0 +1,68 @@
+"""Per-course storage quotas.
+
+A course's usage is the total size of the files it holds as users see them:
+its releases, and the submissions and feedback on them (live items only; a
+file submitted twice counts twice, as it would on a disk). The quota comes
+from the server's configuration, which the runner puts in each session's
+info, so the operations that add files need no extra argument.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, union_all
+from sqlalchemy.orm import Session
+
+from ngshare.server.service.errors import TooLarge
+from ngshare.server.service.permissions import Caller
+from ngshare.server.storage.models import Assignment, Blob, Course, Feedback, FileEntry, Submission
+
+# Where the runner puts the quota (bytes; 0 means none) in a session's info.
+COURSE_QUOTA = "ngshare_course_quota"
+
+
+def course_usage(db: Session, course: Course) -> int:
+    assignments = select(Assignment.id).where(Assignment.course_id == course.id)
+    submissions = select(Submission.id).where(Submission.assignment_id.in_(assignments))
+    filesets = union_all(
+        select(Assignment.fileset_id).where(Assignment.course_id == course.id),
+        select(Submission.fileset_id).where(Submission.assignment_id.in_(assignments)),
+        select(Feedback.fileset_id).where(Feedback.submission_id.in_(submissions)),
+    ).subquery()
+    total = db.scalar(
+        select(func.coalesce(func.sum(Blob.size), 0))
+        .select_from(FileEntry)
+        .join(Blob, Blob.sha256 == FileEntry.blob_sha256)
+        .where(FileEntry.fileset_id.in_(select(filesets.c[0])))
+    )
+    return int(total or 0)
+
+
+def _quota(db: Session) -> int:
+    return int(db.info.get(COURSE_QUOTA) or 0)
+
+
+def require_room(db: Session, course: Course, incoming: int = 0) -> None:
+    """Refuse (413) files that would take the course past its quota."""
+    quota = _quota(db)
+    if not quota:
+        return
+    used = course_usage(db, course)
+    if used + incoming > quota:
+        raise TooLarge(
+            f"Course quota exceeded: {course.name} holds {used} bytes of its {quota}; "
+            f"these files need {incoming} more"
+        )
+
+
+def require_not_full(db: Session, caller: Caller, course_name: str) -> None:
+    """Refuse an upload into a course that is already full, before reading it.
+
+    Unknown courses pass: the operation itself answers those with its 404.
+    """
+    quota = _quota(db)
+    course = Course.find(db, course_name)
+    if not quota or course is None:
+        return
+    used = course_usage(db, course)
+    if used >= quota:
+        raise TooLarge(f"Course quota exceeded: {course.name} is full ({used} of {quota} bytes)")

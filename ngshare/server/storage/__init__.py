@@ -1,0 +1,1 @@
+"""Where data lives: SQLAlchemy models, the database, and the blob stores."""

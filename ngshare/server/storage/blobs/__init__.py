@@ -1,0 +1,119 @@
+"""Content-addressed blob storage: the interface every store implements.
+
+A blob is named by the sha256 of its bytes, so the same content (a data file
+released to 500 students and submitted back 500 times) is stored once, and
+integrity can be checked at any time.
+
+The interface is deliberately small so other back ends (a database table, an
+S3-compatible bucket) can implement it: open a :class:`BlobWriter`, stream
+bytes into it, ``commit()`` it; read a blob back in chunks by hash. Every
+method is synchronous and may block: the server calls them from worker threads.
+
+Stores: :mod:`ngshare.server.storage.blobs.filesystem` (the default) and
+:mod:`ngshare.server.storage.blobs.database` (blobs in the database, for replicas that share
+nothing else).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class BlobNotFound(KeyError):
+    """The store has no blob with that hash."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    sha256: str
+    size: int
+    md5: str
+
+
+class BlobWriter(abc.ABC):
+    """Receives the bytes of one blob, hashing while they arrive."""
+
+    def __init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._sha256.update(data)
+        self._md5.update(data)
+        self.size += len(data)
+        self._write(data)
+
+    def info(self) -> BlobInfo:
+        return BlobInfo(self._sha256.hexdigest(), self.size, self._md5.hexdigest())
+
+    @abc.abstractmethod
+    def _write(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> BlobInfo:
+        """Make the blob durable and visible under its hash."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Throw away what was written."""
+
+
+class BlobStore(abc.ABC):
+    """Where blob contents live."""
+
+    @abc.abstractmethod
+    def writer(self) -> BlobWriter: ...
+
+    @abc.abstractmethod
+    def read_chunks(self, sha256: str) -> Iterator[bytes]:
+        """The content in chunks; raises :class:`BlobNotFound`."""
+
+    @abc.abstractmethod
+    def exists(self, sha256: str) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, sha256: str) -> None: ...
+
+    # -- garbage collection (:mod:`ngshare.server.maintenance.blob_gc`) ------------------
+
+    @abc.abstractmethod
+    def stored(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob with when it was last written or claimed (epoch seconds).
+
+        A writer that finds its content already stored claims it (updates this
+        time) instead of writing it again, or stores its own copy if the
+        content disappears while it claims it.
+        """
+
+    @abc.abstractmethod
+    def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
+        """Remove the blob unless claimed at or after ``cutoff``; True if removed.
+
+        Runs inside the collector's transaction ``db``, under its lock.
+        """
+
+    def put(self, data: bytes, sha256: str | None = None) -> BlobInfo:
+        """Store ``data``; ``sha256``, if given, is its digest, computed by the caller just now.
+
+        (A store may use it to skip hashing again; this one hashes as it writes.)
+        """
+        writer = self.writer()
+        try:
+            writer.write(data)
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def read(self, sha256: str) -> bytes:
+        return b"".join(self.read_chunks(sha256))

@@ -1,0 +1,165 @@
+"""Blobs as files: ``<root>/ab/cd/<sha256>``.
+
+Each blob is written to a temporary file under ``<root>/tmp`` (the same file
+system), fsynced and renamed into place, so a reader (or a crash) never sees a
+half-written blob.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ngshare.protocol.names import is_sha256
+from ngshare.server.storage.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+class _FilesystemWriter(BlobWriter):
+    def __init__(self, store: FilesystemBlobStore) -> None:
+        super().__init__()
+        self._store = store
+        fd, name = tempfile.mkstemp(prefix="upload-", dir=store.tmp_dir)
+        self._file = os.fdopen(fd, "wb")
+        self._tmp_path = Path(name)
+        self._done = False
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> BlobInfo:
+        info = self.info()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        final = self._store.path_for(info.sha256)
+        if _claim(final):
+            # Same content already stored, and now marked as just used, so the
+            # garbage collector keeps it: nothing to write.
+            self._tmp_path.unlink()
+        else:
+            _install(self._tmp_path, final)
+        self._done = True
+        return info
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp_path.unlink()
+
+
+def _claim(path: Path) -> bool:
+    """Mark stored content as used now; False if it is not (or no longer) there.
+
+    The collector renames a candidate aside before its last check, so a claim
+    either lands on the file before that (and the collector sees the new
+    mtime) or fails here (and the writer stores its own copy).
+    """
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _install(synced: Path, final: Path) -> None:
+    """Move a written and fsynced temporary file into place, durably."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(synced, 0o640)
+    os.replace(synced, final)
+    _fsync_dir(final.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FilesystemBlobStore(BlobStore):
+    """Blobs as files ``<root>/ab/cd/<sha256>``, temp files in ``<root>/tmp``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        if not is_sha256(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def writer(self) -> BlobWriter:
+        return _FilesystemWriter(self)
+
+    def put(self, data: bytes, sha256: str | None = None) -> BlobInfo:
+        # Content already in memory (v1 uploads): hashing first spares writing
+        # and syncing a copy of stored content only to delete it again, and
+        # each digest is computed once (a writer would hash as it writes).
+        sha256 = sha256 or hashlib.sha256(data).hexdigest()
+        info = BlobInfo(sha256, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
+        final = self.path_for(sha256)
+        if _claim(final):
+            return info
+        fd, name = tempfile.mkstemp(prefix="upload-", dir=self.tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            _install(Path(name), final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            raise
+        return info
+
+    def read_chunks(self, sha256: str) -> Iterator[bytes]:
+        try:
+            handle = open(self.path_for(sha256), "rb")  # noqa: SIM115 (closed below)
+        except FileNotFoundError as e:
+            raise BlobNotFound(sha256) from e
+        with handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                yield chunk
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_for(sha256).exists()
+
+    def delete(self, sha256: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path_for(sha256).unlink()
+
+    def stored(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.glob("??/??/*"):
+            if is_sha256(path.name):
+                with contextlib.suppress(FileNotFoundError):
+                    yield path.name, path.stat().st_mtime
+
+    def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
+        final = self.path_for(sha256)
+        aside = self.tmp_dir / f"gc-{sha256}-{uuid.uuid4().hex}"
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime >= cutoff:
+            # Claimed by a writer just before it was moved: put it back. A
+            # writer that meanwhile stored its own copy wrote the same bytes.
+            os.replace(aside, final)
+            return False
+        aside.unlink()
+        return True
