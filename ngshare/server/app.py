@@ -37,11 +37,12 @@ from ngshare.server.auth.authenticators import (
 from ngshare.server.auth.hub_groups import HubGroups
 from ngshare.server.handlers import api, v1
 from ngshare.server.handlers.base import NotFoundHandler
-from ngshare.server.handlers.health import HealthHandler
+from ngshare.server.handlers.health import HealthHandler, ReadyHandler
 from ngshare.server.handlers.oauth import OAuthCallbackHandler
 from ngshare.server.handlers.request_log import log_request
 from ngshare.server.handlers.v1.release_cache import ReleaseCache
 from ngshare.server.maintenance.purge import purge_periodically
+from ngshare.server.service.readiness import ReadinessProbe
 from ngshare.server.service.runner import ServiceRunner
 from ngshare.server.storage.blobs import BlobStore
 from ngshare.server.storage.blobs.database import DatabaseBlobStore
@@ -364,6 +365,8 @@ class NgshareApp(Application):
         handlers: list[Any] = [
             ("/healthz", HealthHandler),
             (prefix + "healthz", HealthHandler),
+            ("/readyz", ReadyHandler),
+            (prefix + "readyz", ReadyHandler),
             *v1.routes(prefix),
             *api.routes(prefix),
         ]
@@ -378,6 +381,7 @@ class NgshareApp(Application):
             ),
             "gzip_cache": GzipCache(self.gzip_cache_size, GZIP_CACHE_MAX_BLOB),
             "release_cache": ReleaseCache(self.release_cache_size),
+            "readiness": ReadinessProbe(runner.database, runner.blobs),
             "deleted_retention": datetime.timedelta(days=self.deleted_retention_days),
             "log_function": log_request,
             "default_handler_class": NotFoundHandler,
@@ -485,6 +489,7 @@ class NgshareApp(Application):
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
+        app.settings["readiness"].shutdown()
         runner.shutdown()
 
     def _announce(self, authenticator: Authenticator, hub_groups: HubGroups | None) -> None:
