@@ -50,6 +50,8 @@ setup(
             "configurable-http-proxy>=0.4",
             "hypothesis>=6",
             "schemathesis>=4.32,<5",
+            # Validates deploy/kubernetes against the Kubernetes schemas, offline.
+            "kubernetes-validate>=1.30",
             "ruff>=0.6",
         ],
         "docs": ["sphinx>=7", "myst-parser>=2"],

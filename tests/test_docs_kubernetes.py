@@ -6,9 +6,11 @@ JupyterHub does it (``hub.services.<name>`` becomes a services entry named
 <name>, ``hub.loadRoles.<name>`` a role named <name>) and compared with the
 configuration in docs/jupyterhub.md, which tests/hub_process.py runs against a
 real JupyterHub: same service name, same scopes, same grants. ngshare's
-command lines are parsed by ngshare itself, and the manifests' names, ports,
-Secrets and labels are checked against each other. (PyYAML comes with
-JupyterHub, through jupyter-events.)
+command lines are parsed by ngshare itself. Blocks marked ``<!-- k8s-file:
+PATH -->`` show a file of the repository and must equal it; the manifests
+themselves are checked, rendered, in tests/test_deploy_kubernetes.py, and
+here against the hub's side: service name, token Secret, prefix, address.
+(PyYAML comes with JupyterHub, through jupyter-events.)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 import yaml
 from hub_process import docs_snippet
 from jupyter_core.paths import SYSTEM_CONFIG_PATH
+from kubernetes_manifests import DEPLOY, OVERLAYS, ROOT, container, ngshare_options, resource
 from server_process import PREFIX
 from traitlets.config import Config
 
@@ -31,7 +34,7 @@ from ngshare.exchange import Exchange, ExchangeFetchAssignment, ExchangeSubmit
 from ngshare.exchange.settings import service_url
 from ngshare.server.app import NgshareApp
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
+PAGE = ROOT / "docs" / "kubernetes.md"
 SERVICE = "ngshare"
 # Where Zero to JupyterHub's hub listens for its API, and keeps the service tokens.
 HUB_API_URL = "http://hub:8081/hub/api"
@@ -50,13 +53,6 @@ def values(name: str) -> dict[str, Any]:
     language, text = blocks()[name]
     assert language == "yaml"
     return yaml.safe_load(text)
-
-
-def manifests(name: str) -> dict[str, dict[str, Any]]:
-    """{kind: resource} of a block of Kubernetes manifests."""
-    language, text = blocks()[name]
-    assert language == "yaml"
-    return {doc["kind"]: doc for doc in yaml.safe_load_all(text)}
 
 
 def z2jh(*names: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -84,23 +80,15 @@ def documented_hub_config(monkeypatch: pytest.MonkeyPatch, *snippets: str) -> Co
     return c
 
 
-def ngshare_options(command: list[str]) -> NgshareApp:
+def ngshare_cli_options(command: list[str]) -> NgshareApp:
     """ngshare's settings from a command line, parsed by ngshare (unknown options fail)."""
     app = NgshareApp()
     app.parse_command_line(command[command.index("ngshare") + 1 :])
     return app
 
 
-def container(deployment: dict[str, Any]) -> dict[str, Any]:
-    [only] = deployment["spec"]["template"]["spec"]["containers"]
-    return only
-
-
-def environment(deployment: dict[str, Any]) -> dict[str, Any]:
-    return {
-        item["name"]: item.get("value", item.get("valueFrom"))
-        for item in container(deployment)["env"]
-    }
+def environment(container: dict[str, Any]) -> dict[str, Any]:
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
 
 
 # -- the page ------------------------------------------------------------------------
@@ -109,7 +97,10 @@ def environment(deployment: dict[str, Any]) -> dict[str, Any]:
 def test_every_block_is_marked_and_parses() -> None:
     text = PAGE.read_text(encoding="utf-8")
     fences = re.findall(r"^```(\w+)$", text, re.MULTILINE)
-    assert len(fences) == len(blocks()), "a block without a <!-- k8s: NAME --> marker"
+    files = re.findall(r"<!-- k8s-file: \S+ -->\s*```", text)
+    assert len(fences) == len(blocks()) + len(files), (
+        "a block without a <!-- k8s: NAME --> or <!-- k8s-file: PATH --> marker"
+    )
     for name, (language, body) in blocks().items():
         if language == "yaml":
             assert list(yaml.safe_load_all(body)), name
@@ -138,68 +129,68 @@ def test_the_service_entries_are_the_documented_ones(monkeypatch: pytest.MonkeyP
     assert "command" in k8s_managed and "command" not in k8s_external
 
 
-# -- the ngshare Deployment -------------------------------------------------------------
+# -- the ngshare Deployment (deploy/kubernetes) -------------------------------------------
 
 
-@pytest.mark.parametrize("block", ["external-manifests", "postgresql-manifests"])
-def test_deployment_reaches_the_hub_as_the_registered_service(block: str) -> None:
+def test_embedded_files_are_the_repositorys() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    embedded = re.findall(r"<!-- k8s-file: (\S+) -->\s*```\w+\n(.*?)```", text, re.DOTALL)
+    assert embedded
+    for path, body in embedded:
+        assert body == (ROOT / path).read_text(encoding="utf-8"), f"{path} drifted from the docs"
+    # The page's tree names every file of deploy/kubernetes.
+    for path in DEPLOY.rglob("*"):
+        if path.is_file():
+            assert path.name in text, f"docs/kubernetes.md does not mention {path}"
+
+
+def test_applied_overlays_exist() -> None:
+    language, text = blocks()["apply"]
+    assert language == "sh"
+    [cd] = re.findall(r"^cd (\S+)$", text, re.MULTILINE)
+    applied = re.findall(r"kubectl apply -k (\S+)", text)
+    assert applied
+    for target in applied:
+        assert (ROOT / cd / target).resolve().parent == DEPLOY / "overlays"
+        assert (ROOT / cd / target / "kustomization.yaml").is_file()
+    [image] = re.findall(r"kustomize edit set image (\w+)=(\S+)", text)
+    base = yaml.safe_load((DEPLOY / "base" / "kustomization.yaml").read_text(encoding="utf-8"))
+    [named] = base["images"]
+    assert image == (named["name"], f"{named['newName']}:{named['newTag']}")
+    for overlay in OVERLAYS:
+        assert container(overlay)["image"] == image[1]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_deployment_reaches_the_hub_as_the_registered_service(overlay: str) -> None:
     [service], _ = z2jh("external-values")
-    deployment = manifests(block)["Deployment"]
-    pod = deployment["spec"]["template"]
-    env = environment(deployment)
+    deployment = resource(overlay, "Deployment")
+    env = environment(container(overlay))
     assert env["JUPYTERHUB_API_URL"] == HUB_API_URL
     token = env["JUPYTERHUB_API_TOKEN"]["secretKeyRef"]
     assert token == {"name": HUB_SECRET, "key": f"hub.services.{service['name']}.apiToken"}
+    assert env["JUPYTERHUB_SERVICE_NAME"] == service["name"]
     assert env["JUPYTERHUB_SERVICE_PREFIX"] == f"/services/{service['name']}/" == PREFIX
     assert env["JUPYTERHUB_CLIENT_ID"] == f"service-{service['name']}"
-    # The hub's network policy lets only labelled pods reach its API.
-    assert pod["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true"
-    assert (
-        deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
-    )
-
-    options = ngshare_options(container(deployment)["command"])
-    assert (options.ip, options.admin_users) == ("0.0.0.0", {"root"})  # noqa: S104
-    [port] = container(deployment)["ports"]
-    assert port["containerPort"] == options.port
-    assert container(deployment)["readinessProbe"]["httpGet"] == {
-        "path": "/healthz",
-        "port": port["name"],
-    }
+    options = ngshare_options(overlay)
+    assert options.ip == "0.0.0.0"  # noqa: S104 (the pod's address, reached through the Service)
+    assert options.admin_users == {"root"}
     # The hub sends /services/ngshare/ to the Service named in its url.
     url = urlsplit(service["url"])
-    svc = manifests("external-manifests")["Service"]
+    svc = resource(overlay, "Service")
     assert url.hostname == svc["metadata"]["name"]
     [svc_port] = svc["spec"]["ports"]
+    [port] = container(overlay)["ports"]
     assert (url.port, svc_port["targetPort"]) == (svc_port["port"], port["name"])
-    assert svc["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert port["containerPort"] == options.port
+    assert (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+        >= svc["spec"]["selector"].items()
+    )
 
 
-def test_sqlite_deployment_keeps_its_data_on_its_volume(monkeypatch: pytest.MonkeyPatch) -> None:
-    resources = manifests("external-manifests")
-    deployment = resources["Deployment"]
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
-    options = ngshare_options(container(deployment)["command"])
-    assert options.blob_store == "filesystem"
-    [mount] = container(deployment)["volumeMounts"]
-    assert options.data_dir == mount["mountPath"]
-    [volume] = deployment["spec"]["template"]["spec"]["volumes"]
-    assert volume["name"] == mount["name"]
-    claim = resources["PersistentVolumeClaim"]["metadata"]["name"]
-    assert volume["persistentVolumeClaim"]["claimName"] == claim
-    # The documented managed service sets the same options (but the address).
-    documented = documented_hub_config(monkeypatch, "managed").JupyterHub.services[0]
-    assert ngshare_options(documented["command"]).admin_users == options.admin_users
-
-
-def test_postgresql_deployment_shares_nothing_but_the_database() -> None:
-    deployment = manifests("postgresql-manifests")["Deployment"]
-    assert deployment["spec"]["replicas"] > 1
-    options = ngshare_options(container(deployment)["command"])
-    assert options.blob_store == "database"
-    assert "volumeMounts" not in container(deployment)
-    env = environment(deployment)
+def test_postgresql_secret_holds_what_the_deployment_reads() -> None:
+    env = environment(container("postgresql"))
     command = shlex.split(blocks()["postgresql-secret"][1].replace("\\\n", " "))
     assert command[:4] == ["kubectl", "create", "secret", "generic"]
     literals = dict(a.split("=", 2)[1:] for a in command if a.startswith("--from-literal="))
@@ -210,13 +201,20 @@ def test_postgresql_deployment_shares_nothing_but_the_database() -> None:
     assert literals["db-url"].startswith("postgresql://")
 
 
+def test_the_managed_service_uses_the_same_admins(monkeypatch: pytest.MonkeyPatch) -> None:
+    documented = documented_hub_config(monkeypatch, "managed").JupyterHub.services[0]
+    for overlay in OVERLAYS:
+        options = ngshare_options(overlay)
+        assert ngshare_cli_options(documented["command"]).admin_users == options.admin_users
+
+
 # -- ngshare managed by the hub ---------------------------------------------------------
 
 
 def test_managed_service_listens_where_the_proxy_connects() -> None:
     [service], _ = z2jh("managed-values")
     hub = values("managed-values")["hub"]
-    options = ngshare_options(service["command"])
+    options = ngshare_cli_options(service["command"])
     url = urlsplit(service["url"])
     assert url.hostname == "hub" and url.port == options.port
     assert options.ip == "0.0.0.0"  # noqa: S104 (the Service's address is not the pod's)
@@ -234,11 +232,10 @@ def test_commands_take_the_options_the_hub_tests_use() -> None:
     extra = ["--roles-from-groups", "--HubGroups.group_sync_interval=60"]
     commands = [
         z2jh("managed-values")[0][0]["command"],
-        container(manifests("external-manifests")["Deployment"])["command"],
-        container(manifests("postgresql-manifests")["Deployment"])["command"],
+        *(["ngshare", *container(overlay)["args"]] for overlay in OVERLAYS),
     ]
     for command in commands:
-        options = ngshare_options([*command, *extra])
+        options = ngshare_cli_options([*command, *extra])
         assert options.config.HubGroups.roles_from_groups is True
 
 
@@ -247,7 +244,7 @@ def test_commands_take_the_options_the_hub_tests_use() -> None:
 
 def test_images_install_extras_that_exist() -> None:
     provided = set(importlib.metadata.metadata("ngshare").get_all("Provides-Extra") or [])
-    wanted = {"server-image": {"postgresql"}, "singleuser-image": {"exchange"}, "hub-image": set()}
+    wanted = {"singleuser-image": {"exchange"}, "hub-image": set()}
     for name, extras in wanted.items():
         language, text = blocks()[name]
         assert language == "dockerfile"

@@ -208,6 +208,13 @@ class NgshareApp(Application):
         3600, help="How often the server purges deleted data past retention."
     ).tag(config=True)
 
+    shutdown_timeout = Float(
+        30,
+        help="""Seconds to let requests in flight finish after SIGTERM before
+        stopping anyway (Kubernetes: keep terminationGracePeriodSeconds above
+        this plus the preStop delay).""",
+    ).tag(config=True)
+
     cookie_secret_file = Unicode(
         help="""File holding the secret that signs browser login cookies
         (<data_dir>/cookie_secret by default, created on first start).
@@ -481,9 +488,11 @@ class NgshareApp(Application):
         self.log.info("Shutting down: finishing requests in flight")
         server.stop()
         try:
-            await asyncio.wait_for(server.close_all_connections(), timeout=30)
+            await asyncio.wait_for(server.close_all_connections(), timeout=self.shutdown_timeout)
         except asyncio.TimeoutError:
-            self.log.warning("Requests still running after 30 s; stopping anyway")
+            self.log.warning(
+                "Requests still running after %g s; stopping anyway", self.shutdown_timeout
+            )
         if hub_groups is not None:
             await hub_groups.stop()
         purger.cancel()
