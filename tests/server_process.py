@@ -240,12 +240,19 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def run_ngshare(args: list[str], cwd: Path, env: dict[str, str], ready_url: str) -> Iterator[Path]:
+def run_ngshare(
+    args: list[str], cwd: Path, env: dict[str, str], ready_url: str, umask: int = -1
+) -> Iterator[Path]:
     """``ngshare ARGS`` as a user would run it, until the block ends; yields its log."""
-    log = cwd / "ngshare.server.handlers.request_log"
+    log = cwd / "ngshare.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ngshare", *args], cwd=cwd, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "ngshare", *args],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=out,
+            umask=umask,
         )
     try:
         wait_for_health(ready_url, process, log)

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from sqlalchemy.exc import OperationalError
 from tornado import web
+from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from traitlets import Bool, Enum, Float, Integer, Set, Type, Unicode, default, validate
-from traitlets.config import Application, catch_config_error
 
 from ngshare import __version__
 from ngshare.server.auth.authenticators import (
@@ -35,6 +36,8 @@ from ngshare.server.auth.authenticators import (
     StaticTokenAuthenticator,
 )
 from ngshare.server.auth.hub_groups import HubGroups
+from ngshare.server.auth.oauth_state import SharedStateHubOAuth
+from ngshare.server.configuration import StartupError, StrictApplication, exit_with
 from ngshare.server.handlers import api, v1
 from ngshare.server.handlers.base import NotFoundHandler
 from ngshare.server.handlers.health import HealthHandler, ReadyHandler
@@ -49,6 +52,7 @@ from ngshare.server.storage.blobs.database import DatabaseBlobStore
 from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
 from ngshare.server.storage.blobs.gzip_cache import GzipCache
 from ngshare.server.storage.db import Database, SchemaOutOfDate, redact_url
+from ngshare.server.storage.private_files import private_directory, warn_if_readable_by_others
 
 DEFAULT_PORT = 10101
 # Larger blobs are sent as stored: compressing them would hold them in memory.
@@ -76,7 +80,8 @@ aliases = {
     "storage-path": "NgshareApp.storage_path",
     "blob-store": "NgshareApp.blob_store",
     "admins": "NgshareApp.admin_users",
-    "log-level": "Application.log_level",
+    "mode": "NgshareApp.mode",
+    "log-level": "NgshareApp.log_level",
 }
 
 flags = {
@@ -99,7 +104,7 @@ flags = {
 }
 
 
-class NgshareApp(Application):
+class NgshareApp(StrictApplication):
     """The nbgrader exchange as a JupyterHub service."""
 
     name = "ngshare"
@@ -227,15 +232,23 @@ class NgshareApp(Application):
         help="User names with full rights over every course (--admins a,b).",
     ).tag(config=True)
 
-    authenticator_class = Type(
-        klass=Authenticator,
-        help="How callers are identified: HubAuthenticator under JupyterHub "
-        "(when $JUPYTERHUB_API_TOKEN is set), else StaticTokenAuthenticator.",
+    mode = Enum(
+        ["auto", "hub", "standalone"],
+        default_value="auto",
+        help="""How callers are identified. "hub": by their JupyterHub tokens (and
+        browser logins), as a JupyterHub service. "standalone": by the static API
+        tokens of StaticTokenAuthenticator.api_tokens. "auto" (the default): hub
+        when the environment is a hub service's ($JUPYTERHUB_API_TOKEN with
+        $JUPYTERHUB_SERVICE_NAME or $JUPYTERHUB_API_URL, and no $JUPYTERHUB_USER,
+        which only a user's own server has), else standalone. The start-up log
+        says which, and why.""",
     ).tag(config=True)
 
-    @default("log_level")
-    def _default_log_level(self) -> int:
-        return logging.INFO
+    authenticator_class = Type(
+        klass=Authenticator,
+        help="How callers are identified; set by mode (HubAuthenticator or "
+        "StaticTokenAuthenticator) unless given.",
+    ).tag(config=True)
 
     @default("log_format")
     def _default_log_format(self) -> str:
@@ -252,11 +265,28 @@ class NgshareApp(Application):
             names.update(n.strip() for n in item.split(",") if n.strip())
         return names
 
+    def chosen_mode(self) -> tuple[str, str]:
+        """("hub" or "standalone", why), from ``mode`` and the environment."""
+        if self.mode != "auto":
+            return self.mode, f"--mode={self.mode}"
+        env = os.environ
+        if not env.get("JUPYTERHUB_API_TOKEN"):
+            return "standalone", "no JupyterHub service environment"
+        if env.get("JUPYTERHUB_USER"):
+            # A user's single-user server has the hub's variables too.
+            return "standalone", "$JUPYTERHUB_USER is set: a user's environment, not a service's"
+        for variable in ("JUPYTERHUB_SERVICE_NAME", "JUPYTERHUB_API_URL"):
+            if env.get(variable):
+                return "hub", f"${variable} and $JUPYTERHUB_API_TOKEN are set"
+        return "standalone", (
+            "$JUPYTERHUB_API_TOKEN alone is a client's token; a service also has "
+            "$JUPYTERHUB_API_URL (or use --mode=hub)"
+        )
+
     @default("authenticator_class")
     def _default_authenticator(self) -> type[Authenticator]:
-        if os.environ.get("JUPYTERHUB_API_TOKEN"):
-            return HubAuthenticator
-        return StaticTokenAuthenticator
+        mode, _ = self.chosen_mode()
+        return HubAuthenticator if mode == "hub" else StaticTokenAuthenticator
 
     def _service_url(self) -> Any:
         url = os.environ.get("JUPYTERHUB_SERVICE_URL")
@@ -304,7 +334,7 @@ class NgshareApp(Application):
             return bytes.fromhex(from_env)
         path = Path(self.cookie_secret_file)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(path.parent)
             with contextlib.suppress(FileExistsError):
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as handle:
@@ -317,12 +347,21 @@ class NgshareApp(Application):
 
     # -- startup ------------------------------------------------------------------
 
-    @catch_config_error
+    @property
+    def classes(self) -> list[type]:  # type: ignore[override]
+        # Every class ngshare configures, so --help-all and the checks of
+        # --Class.trait options know them all: JupyterHub's HubAuth settings
+        # (e.g. --HubAuth.cache_max_age) reach the authenticator's HubOAuth.
+        return [*self._classes_for_config(), SharedStateHubOAuth]
+
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
         if self.subapp is not None:
             return
-        self.load_config_file(self.config_file)
+        if self.generate_config:
+            return  # -f names the file to write, not one to read
+        given = "config_file" in self.cli_config.get("NgshareApp", {})
+        self.load_config_file_strictly(self.config_file, given=given)
         # Command-line values win over the config file.
         self.update_config(self.cli_config)
         self._route_logs()
@@ -357,7 +396,7 @@ class NgshareApp(Application):
         printed or logged, only the file's path is.
         """
         path = Path(self.data_dir) / "admin-token"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
@@ -406,10 +445,21 @@ class NgshareApp(Application):
             max_overflow=self.db_max_overflow,
             pool_timeout=self.db_pool_timeout,
         )
-        if self.upgrade_db:
-            database.upgrade()
-        else:
-            database.check_schema()
+        try:
+            if self.upgrade_db:
+                database.upgrade()
+            else:
+                database.check_schema()
+        except SchemaOutOfDate as error:
+            database.dispose()
+            raise StartupError(str(error)) from error
+        except OperationalError as error:
+            database.dispose()
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise StartupError(
+                f"Cannot open the database {redact_url(self.db_url)}: {reason}. Check --db-url "
+                "($NGSHARE_DB_URL) and that the database server is running."
+            ) from error
         return database
 
     def start(self) -> None:
@@ -419,18 +469,17 @@ class NgshareApp(Application):
         if self.generate_config:
             self._write_default_config()
             return
-        try:
-            asyncio.run(self.serve())
-        except SchemaOutOfDate as e:
-            self.log.critical(str(e))
-            self.exit(1)
+        asyncio.run(self.serve())
 
     def _write_default_config(self) -> None:
         path = Path(self.config_file)
-        if path.exists():
-            self.log.error("%s exists; not overwriting it", path)
-            self.exit(1)
-        path.write_text(self.generate_config_file(), encoding="utf-8")
+        try:
+            # Only its owner may read it: the docs put API tokens in it.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise StartupError(f"{path} exists; not overwriting it (remove it first)") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(self.generate_config_file())
         print(f"Wrote default config to {path}")
 
     def _classes_for_config(self) -> list[type]:
@@ -459,6 +508,7 @@ class NgshareApp(Application):
         return groups
 
     async def serve(self) -> None:
+        warn_if_readable_by_others(Path(self.data_dir), "The data directory")
         database = self.open_database()
         runner = ServiceRunner(
             database, self.make_blob_store(database), self.workers, self.course_quota
@@ -466,11 +516,22 @@ class NgshareApp(Application):
         authenticator = self.make_authenticator()
         app = self.make_app(runner, authenticator)
         server = HTTPServer(app, xheaders=True, max_body_size=self.max_body_size)
-        server.listen(self.port, self.ip)
+        try:
+            server.listen(self.port, self.ip)
+        except OSError as error:
+            runner.shutdown()
+            raise StartupError(
+                f"Cannot listen on {self.ip}:{self.port}: {error.strerror or error}. "
+                "Is another ngshare (or another program) using that port? "
+                "Choose another with --port."
+            ) from error
         hub_groups = self.make_hub_groups(runner, authenticator)
         if hub_groups is not None:
             hub_groups.start()
         self._announce(authenticator, hub_groups)
+        background = []
+        if isinstance(authenticator, HubAuthenticator):
+            background.append(asyncio.create_task(self._warn_if_hub_unreachable(authenticator)))
         purger = asyncio.create_task(
             purge_periodically(
                 runner,
@@ -495,11 +556,30 @@ class NgshareApp(Application):
             )
         if hub_groups is not None:
             await hub_groups.stop()
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        for task in [*background, purger]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         app.settings["readiness"].shutdown()
         runner.shutdown()
+
+    async def _warn_if_hub_unreachable(self, authenticator: HubAuthenticator) -> None:
+        """One clear warning at start if the hub's API does not answer.
+
+        Every call is checked with the hub, so until it answers every request
+        gets a 503; the warning names the URL, which is the usual mistake.
+        """
+        api_url = authenticator.hub_auth.api_url.rstrip("/") + "/"
+        try:
+            await AsyncHTTPClient().fetch(api_url, request_timeout=10, raise_error=True)
+        except Exception as error:
+            self.log.warning(
+                "JupyterHub's API at %s does not answer (%s): requests will get 503 "
+                "'JupyterHub is unavailable' until it does. Check $JUPYTERHUB_API_URL "
+                "(--HubAuthenticator.api_url) and that the hub is running.",
+                api_url,
+                error,
+            )
 
     def _announce(self, authenticator: Authenticator, hub_groups: HubGroups | None) -> None:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip or "0.0.0.0"  # noqa: S104
@@ -516,9 +596,18 @@ class NgshareApp(Application):
                 hub_groups.instructor_group_prefix,
                 hub_groups.student_group_prefix,
             )
+        _, why = self.chosen_mode()
+        if "authenticator_class" in self.config.get("NgshareApp", {}):
+            why = "NgshareApp.authenticator_class is set"
         if isinstance(authenticator, HubAuthenticator):
-            self.log.info("Authenticating with JupyterHub at %s", authenticator.hub_auth.api_url)
-        elif getattr(self, "_admin_token_file", None):
+            self.log.info(
+                "Mode: JupyterHub service (%s); callers are checked with the hub at %s",
+                why,
+                authenticator.hub_auth.api_url,
+            )
+            return
+        self.log.info("Mode: standalone, static API tokens (%s)", why)
+        if getattr(self, "_admin_token_file", None):
             self.log.info(
                 "No API tokens configured: the admin token is in %s. Try:\n"
                 '    curl -H "Authorization: token $(cat %s)" %scourses',
@@ -532,6 +621,9 @@ class NgshareApp(Application):
 
 def main(argv: list[str] | None = None) -> None:
     app = NgshareApp.instance()
-    app.initialize(argv)
-    app.start()
+    try:
+        app.initialize(argv)
+        app.start()
+    except StartupError as error:
+        exit_with(app, error, debug=app.debug)
     sys.exit(0)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime
 import getpass
-import logging
 
-from traitlets import Bool, Float, default
-from traitlets.config import Application
+from traitlets import Bool, Float
 
 from ngshare.protocol.timestamps import format_iso
 from ngshare.server.app import NgshareApp
+from ngshare.server.configuration import StrictApplication
 from ngshare.server.maintenance.blob_gc import collect_garbage
 from ngshare.server.maintenance.verify import verify_storage
 from ngshare.server.service import deleted
@@ -25,7 +24,7 @@ from ngshare.server.service.permissions import Caller
 from ngshare.server.storage.db import Database, redact_url
 
 
-class MaintenanceCommand(Application):
+class MaintenanceCommand(StrictApplication):
     """Base of the operator subcommands: they read the server's own settings."""
 
     # The aliases below set NgshareApp's traits: list it so --help can show them.
@@ -40,14 +39,11 @@ class MaintenanceCommand(Application):
         "blob-store": "NgshareApp.blob_store",
     }
 
-    @default("log_level")
-    def _default_log_level(self) -> int:
-        return logging.INFO
-
     def server_settings(self) -> NgshareApp:
         """The settings exactly as the server reads them: config file, then command line."""
         settings = NgshareApp(config=self.config)
-        settings.load_config_file(settings.config_file)
+        given = "config_file" in self.cli_config.get("NgshareApp", {})
+        settings.load_config_file_strictly(settings.config_file, given=given)
         settings.update_config(self.cli_config)
         return settings
 

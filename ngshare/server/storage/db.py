@@ -33,6 +33,12 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ngshare.server.storage.private_files import (
+    private_directory,
+    private_file,
+    warn_if_readable_by_others,
+)
+
 log = logging.getLogger("ngshare")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -125,7 +131,12 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # Names and e-mail addresses: only ngshare's OS user may read them.
+            # SQLite gives its -wal and -shm files the database file's mode.
+            path = Path(database)
+            private_directory(path.parent)
+            private_file(path)
+            warn_if_readable_by_others(path, "The database file")
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -228,7 +239,18 @@ class Database:
                 return
             if backup and current is not None:
                 self._backup_sqlite(current)
-            log.info("Upgrading database %s from %s to %s", redact_url(self.url), current, revision)
+            target = self.head_revision() if revision == "head" else revision
+            if current is None:
+                log.info(
+                    "Creating the database schema in %s (revision %s)", redact_url(self.url), target
+                )
+            else:
+                log.info(
+                    "Upgrading database %s from revision %s to %s",
+                    redact_url(self.url),
+                    current,
+                    target,
+                )
             command.upgrade(alembic_config(self.engine), revision)
 
     def downgrade(self, revision: str) -> None:

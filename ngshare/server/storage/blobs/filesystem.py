@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ngshare.protocol.names import is_sha256
 from ngshare.server.storage.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
+from ngshare.server.storage.private_files import private_directory, warn_if_readable_by_others
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -74,9 +75,9 @@ def _claim(path: Path) -> bool:
 
 
 def _install(synced: Path, final: Path) -> None:
-    """Move a written and fsynced temporary file into place, durably."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(synced, 0o640)
+    """Move a written and fsynced temporary file (0600, from mkstemp) into place, durably."""
+    if not final.parent.is_dir():
+        private_directory(final.parent)
     os.replace(synced, final)
     _fsync_dir(final.parent)
 
@@ -94,8 +95,8 @@ class FilesystemBlobStore(BlobStore):
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.tmp_dir = self.root / "tmp"
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir = private_directory(self.root / "tmp")
+        warn_if_readable_by_others(self.root, "The blob store")
 
     def path_for(self, sha256: str) -> Path:
         if not is_sha256(sha256):
