@@ -34,6 +34,8 @@ setup(
         "jupyterhub>=4.0",
         "traitlets>=5.9",
         "requests>=2.28",
+        # /metrics (JupyterHub uses it too).
+        "prometheus_client>=0.17",
         # Browser login state every replica can read (ngshare/oauth_state.py).
         "cryptography>=41",
         # ISA-L's deflate: gzip frames inflate ~2.5x and compress ~9x faster

@@ -41,10 +41,12 @@ from ngshare.server.configuration import StartupError, StrictApplication, exit_w
 from ngshare.server.handlers import api, v1
 from ngshare.server.handlers.base import NotFoundHandler
 from ngshare.server.handlers.health import HealthHandler, ReadyHandler
+from ngshare.server.handlers.metrics import MetricsHandler
 from ngshare.server.handlers.oauth import OAuthCallbackHandler
 from ngshare.server.handlers.request_log import log_request
 from ngshare.server.handlers.v1.release_cache import ReleaseCache
 from ngshare.server.maintenance.purge import purge_periodically
+from ngshare.server.service.metrics import unwatch, watch_database_pool
 from ngshare.server.service.readiness import ReadinessProbe
 from ngshare.server.service.runner import ServiceRunner
 from ngshare.server.storage.blobs import BlobStore
@@ -211,6 +213,13 @@ class NgshareApp(StrictApplication):
     ).tag(config=True)
     purge_interval_seconds = Float(
         3600, help="How often the server purges deleted data past retention."
+    ).tag(config=True)
+
+    authenticate_prometheus = Bool(
+        True,
+        help="""Whether /metrics needs an admin's token (like JupyterHub's setting of
+        the same name). Turn off for in-cluster scrapers that cannot hold one, and
+        keep /metrics unreachable from outside.""",
     ).tag(config=True)
 
     shutdown_timeout = Float(
@@ -413,6 +422,8 @@ class NgshareApp(StrictApplication):
             (prefix + "healthz", HealthHandler),
             ("/readyz", ReadyHandler),
             (prefix + "readyz", ReadyHandler),
+            ("/metrics", MetricsHandler),
+            (prefix + "metrics", MetricsHandler),
             *v1.routes(prefix),
             *api.routes(prefix),
         ]
@@ -428,6 +439,7 @@ class NgshareApp(StrictApplication):
             "gzip_cache": GzipCache(self.gzip_cache_size, GZIP_CACHE_MAX_BLOB),
             "release_cache": ReleaseCache(self.release_cache_size),
             "readiness": ReadinessProbe(runner.database, runner.blobs),
+            "authenticate_prometheus": self.authenticate_prometheus,
             "deleted_retention": datetime.timedelta(days=self.deleted_retention_days),
             "log_function": log_request,
             "default_handler_class": NotFoundHandler,
@@ -510,6 +522,7 @@ class NgshareApp(StrictApplication):
     async def serve(self) -> None:
         warn_if_readable_by_others(Path(self.data_dir), "The data directory")
         database = self.open_database()
+        pool_metrics = watch_database_pool(database.engine)
         runner = ServiceRunner(
             database, self.make_blob_store(database), self.workers, self.course_quota
         )
@@ -561,6 +574,7 @@ class NgshareApp(StrictApplication):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         app.settings["readiness"].shutdown()
+        unwatch(pool_metrics)
         runner.shutdown()
 
     async def _warn_if_hub_unreachable(self, authenticator: HubAuthenticator) -> None:

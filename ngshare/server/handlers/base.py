@@ -18,6 +18,7 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from tornado import web
 
 from ngshare.server.auth.authenticators import Authenticator, token_from_header
+from ngshare.server.service import metrics
 from ngshare.server.service.errors import ServiceError
 from ngshare.server.service.permissions import Caller
 from ngshare.server.service.runner import ServiceRunner
@@ -43,6 +44,8 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     requires_auth = True
 
     current_user: Caller | None
+    _in_flight = False
+    _sent_bytes = 0
 
     @property
     def hub_auth(self) -> HubOAuth | None:  # type: ignore[override]
@@ -82,6 +85,8 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
 
     async def prepare(self) -> None:
+        self._in_flight = True
+        metrics.REQUESTS_IN_FLIGHT.inc()
         if not self.requires_auth:
             return
         try:
@@ -136,6 +141,36 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             )
         except ServiceError as e:
             raise APIError(e.status, e.message, e.fields) from None
+
+    # -- metrics -------------------------------------------------------------
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        if isinstance(chunk, bytes):
+            self._sent_bytes += len(chunk)
+        elif isinstance(chunk, str):
+            self._sent_bytes += len(chunk.encode("utf-8"))
+        super().write(chunk)
+
+    def request_done(self) -> None:
+        """Called once the request is answered (by the request log) or abandoned."""
+        name = type(self).__name__
+        if self._sent_bytes:
+            metrics.SENT_BYTES.labels(name).inc(self._sent_bytes)
+            self._sent_bytes = 0
+        length = self.request.headers.get("Content-Length", "")
+        received = int(length) if length.isdigit() else len(self.request.body or b"")
+        if received:
+            metrics.RECEIVED_BYTES.labels(name).inc(received)
+        if self._in_flight:
+            self._in_flight = False
+            metrics.REQUESTS_IN_FLIGHT.dec()
+
+    def on_connection_close(self) -> None:
+        # A client that went away is no longer waiting; the request log will
+        # not see this request unless it is still answered.
+        if self._in_flight:
+            self._in_flight = False
+            metrics.REQUESTS_IN_FLIGHT.dec()
 
     # -- responses -----------------------------------------------------------
 

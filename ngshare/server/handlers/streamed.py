@@ -41,6 +41,7 @@ class StreamedBodyHandler(APIHandler):
 
     def on_connection_close(self) -> None:
         self.abort_upload()
+        super().on_connection_close()
 
     def on_finish(self) -> None:
         self.abort_upload()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ngshare.server.service.errors import Conflict, Unavailable
 from ngshare.server.service.files import BLOB_STORE
+from ngshare.server.service.metrics import DATABASE_DURATION, timed
 from ngshare.server.service.quota import COURSE_QUOTA
 from ngshare.server.storage.blobs import BlobInfo, BlobStore
 from ngshare.server.storage.db import Database
@@ -116,7 +117,7 @@ class ServiceRunner:
         self, operation: Callable[..., T], args: Sequence[object], readonly: bool, durable: bool
     ) -> T:
         name = operation.__name__
-        with database_failures_as_service_errors(name):
+        with database_failures_as_service_errors(name), timed(DATABASE_DURATION, name):
             for attempt in range(RACE_RETRIES + 1):
                 try:
                     with self.database.transaction(readonly=readonly, durable=durable) as session:
