@@ -41,6 +41,7 @@ from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
+    joinedload,
     mapped_column,
     relationship,
     selectinload,
@@ -164,9 +165,11 @@ class Course(SoftDeletable, Base):
         return Enrollment.find(db, self, user_name)
 
     def members(self, db: Session, role: Role) -> Sequence[Enrollment]:
+        # With their users: a roster of 500 is one query, not 501.
         query = (
             select(Enrollment)
             .where(Enrollment.course_id == self.id, Enrollment.role == role.value)
+            .options(joinedload(Enrollment.user))
             .order_by(Enrollment.id)
         )
         return db.scalars(query).all()
