@@ -171,7 +171,9 @@ def course_overview(db: Session, caller: Caller, course_name: str) -> CourseOver
     dues = dict(
         db.execute(
             select(Assignment.id, Assignment.due_at).where(Assignment.course_id == course.id)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     releases = _releases(db, course)
     entries: list[AssignmentEntry] = []
@@ -237,12 +239,16 @@ def all_courses(db: Session, caller: Caller) -> list[CourseRow]:
             select(Enrollment.course_id, func.count(Enrollment.id))
             .where(Enrollment.role == Role.student.value)
             .group_by(Enrollment.course_id)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     assignments = dict(
         db.execute(
             select(Assignment.course_id, func.count(Assignment.id)).group_by(Assignment.course_id)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     return [
         CourseRow(name, created, instructors[cid], students.get(cid, 0), assignments.get(cid, 0))

@@ -17,14 +17,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from ngshare.server.service.assignments import find_assignment
 from ngshare.server.service.due_dates import effective_due, is_late
-from ngshare.server.service.errors import NotFound
 from ngshare.server.service.files import FileView, list_fileset
 from ngshare.server.service.permissions import (
     Caller,
     find_course,
     require_instructor_or_self,
 )
-from ngshare.server.service.submissions import SubmissionFiles, find_student
+from ngshare.server.service.submissions import find_student
 from ngshare.server.storage.models import (
     Extension,
     Feedback,
@@ -108,22 +107,3 @@ def student_work(
         release=list_fileset(assignment.files),
         submissions=submissions,
     )
-
-
-def submission_files(
-    db: Session,
-    caller: Caller,
-    course_name: str,
-    assignment_name: str,
-    student_name: str,
-    timestamp: datetime.datetime,
-) -> SubmissionFiles:
-    """The files of one submission, for its student (their own) or an instructor."""
-    course = find_course(db, course_name)
-    require_instructor_or_self(db, course, caller, student_name)
-    assignment = find_assignment(db, course, assignment_name)
-    student = find_student(db, course, assignment, student_name)
-    submission = Submission.at(db, assignment, student, timestamp)
-    if submission is None:
-        raise NotFound("Submission not found")
-    return SubmissionFiles(submission.timestamp, list_fileset(submission.files))
