@@ -25,7 +25,18 @@ from urllib.parse import urlparse
 
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Enum, Float, Integer, Set, Type, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Enum,
+    Float,
+    Integer,
+    Set,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 from traitlets.config import Application, catch_config_error
 
 from ngshare import __version__
@@ -35,10 +46,11 @@ from ngshare.server.auth.authenticators import (
     StaticTokenAuthenticator,
 )
 from ngshare.server.auth.hub_groups import HubGroups
-from ngshare.server.handlers import api, v1
+from ngshare.server.handlers import api, pages, v1
 from ngshare.server.handlers.base import NotFoundHandler
 from ngshare.server.handlers.health import HealthHandler
 from ngshare.server.handlers.oauth import OAuthCallbackHandler
+from ngshare.server.handlers.pages.times import load_zone
 from ngshare.server.handlers.request_log import log_request
 from ngshare.server.handlers.v1.release_cache import ReleaseCache
 from ngshare.server.maintenance.purge import purge_periodically
@@ -218,6 +230,11 @@ class NgshareApp(Application):
         Unicode(),
         help="User names with full rights over every course (--admins a,b).",
     ).tag(config=True)
+    display_timezone = Unicode(
+        "UTC",
+        help="""The time zone of the web pages (an IANA name, e.g. Europe/Berlin):
+        times are shown in it, and due dates are entered in it.""",
+    ).tag(config=True)
 
     authenticator_class = Type(
         klass=Authenticator,
@@ -243,6 +260,14 @@ class NgshareApp(Application):
         for item in proposal.value:
             names.update(n.strip() for n in item.split(",") if n.strip())
         return names
+
+    @validate("display_timezone")
+    def _known_zone(self, proposal: Any) -> str:
+        try:
+            load_zone(proposal.value)
+        except ValueError as e:
+            raise TraitError(str(e)) from None
+        return str(proposal.value)
 
     @default("authenticator_class")
     def _default_authenticator(self) -> type[Authenticator]:
@@ -366,6 +391,7 @@ class NgshareApp(Application):
             (prefix + "healthz", HealthHandler),
             *v1.routes(prefix),
             *api.routes(prefix),
+            *pages.routes(prefix),
         ]
         if authenticator.hub_oauth is not None:
             handlers.append((prefix + "oauth_callback", OAuthCallbackHandler))
@@ -385,6 +411,7 @@ class NgshareApp(Application):
             "login_url": prefix,
             "debug": False,
             "serve_traceback": False,
+            **pages.settings(prefix, self.display_timezone),
         }
         return web.Application(handlers, **settings)
 

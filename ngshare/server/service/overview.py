@@ -254,3 +254,10 @@ def all_courses(db: Session, caller: Caller) -> list[CourseRow]:
         CourseRow(name, created, instructors[cid], students.get(cid, 0), assignments.get(cid, 0))
         for cid, name, created in courses.tuples()
     ]
+
+
+def teaches(db: Session, caller: Caller, course_name: str) -> bool:
+    """Whether the caller sees a course as its instructor (members only; others 403)."""
+    course = find_course(db, course_name)
+    require_member(db, course, caller)
+    return is_instructor(db, course, caller)
