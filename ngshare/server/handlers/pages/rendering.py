@@ -9,6 +9,7 @@ instead of rendering an empty string.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,16 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def iso_utc(value: datetime.datetime) -> str:
+    """A stored time as the datetime attribute of <time>."""
+    return value.isoformat() + "Z"
+
+
+def url_part(name: str) -> str:
+    """One name as one segment of a URL."""
+    return quote(name, safe="")
+
+
 @dataclass(frozen=True)
 class Links:
     """Builds the URLs of pages, quoting every name (names may hold spaces, '#', '?')."""
@@ -47,7 +58,7 @@ class Links:
         return self.prefix
 
     def page(self, *parts: str) -> str:
-        return self.prefix + UI + "/".join(quote(part, safe="") for part in parts)
+        return self.prefix + UI + "/".join(url_part(part) for part in parts)
 
     def file(self, *parts: str, path: str) -> str:
         """A page of a file: ``path`` keeps its slashes."""
@@ -71,7 +82,7 @@ class Rendering:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.environment.filters["size"] = human_size
+        self.environment.filters.update(size=human_size, iso=iso_utc, urlpart=url_part)
         self.environment.globals.update(links=self.links, times=self.times, url_stamp=url_timestamp)
 
     def render(self, template: str, context: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ type in that same zone.
 from __future__ import annotations
 
 import datetime
+import functools
 import zoneinfo
 
 from ngshare.protocol.timestamps import format_iso, parse_iso
@@ -41,6 +42,11 @@ class DisplayTime:
     def show(self, value: datetime.datetime | None, *, seconds: bool = False) -> str:
         if value is None:
             return ""
+        return self._show(value, seconds)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 (one instance per application)
+    def _show(self, value: datetime.datetime, seconds: bool) -> str:
+        # A status table shows the same due date hundreds of times.
         pattern = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
         return self.local(value).strftime(pattern)
 

@@ -1,12 +1,11 @@
 // Conveniences only: every page works without this script.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  // Ask before a destructive form is sent.
-  for (const form of document.querySelectorAll("form[data-confirm]")) {
-    form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-    });
-  }
+  // Ask before a destructive button sends its form.
+  document.addEventListener("submit", (event) => {
+    const question = event.submitter && event.submitter.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
   // Bring a refusal into view and to the keyboard's attention.
   const problem = document.getElementById("problem");
   if (problem) problem.focus();
