@@ -296,8 +296,14 @@ def test_login_refuses_bad_tokens_and_foreign_next_urls(
     assert refused.status_code == 403
     assert "That token is not valid" in refused.text
     assert not any(c.startswith("ngshare-login=") for c in set_cookies(refused))
-    _, elsewhere = login(server, server.token("ana"), "https://evil.example/")
-    assert elsewhere.headers["Location"] == PREFIX
+    for foreign in (
+        "https://evil.example/",
+        "//evil.example/",
+        PREFIX + "\t/x",
+        "/\t/evil.example",
+    ):
+        _, elsewhere = login(server, server.token("ana"), foreign)
+        assert elsewhere.headers["Location"] == PREFIX, foreign
 
 
 # -- forms: bad input changes nothing --------------------------------------------
@@ -340,6 +346,14 @@ def test_bad_form_input_shows_why_and_changes_nothing(own_course: ServerProcess)
         (kim, roster, {"action": "add_student", "username": " "}, "Please enter a user name"),
         (kim, roster, {"action": "remove_student", "username": "zed"}, "Student not found"),
         (kim, roster, {"action": "add_instructor", "username": "lee"}, "Permission denied"),
+        (admin, roster, {"action": "remove_instructor", "username": "ana"}, "Instructor not found"),
+        (kim, roster, {"action": "remove_instructor", "username": "kim"}, "Permission denied"),
+        (
+            kim,
+            page(server, "courses", "c3", "roster", "import"),
+            {"action": "import", "csv_text": "id\nx/y\n", "source": "c.csv"},
+            "c.csv has 1 problem(s); nothing was imported",
+        ),
         (kim, roster, {"action": "no_such_action"}, "does not do"),
         (kim, assignment, {"action": "set_due", "due": "next tuesday"}, "is not a date"),
         (

@@ -40,8 +40,10 @@ class LoginHandler(PageHandler):
     def next_url(self) -> str:
         """Where to go after logging in: a page of this service, never elsewhere."""
         target = self.get_argument("next", "")
-        prefix = self.links.prefix
-        if target.startswith(prefix) and not target.startswith("//") and "\\" not in target:
+        # Browsers drop tabs and newlines from URLs and read "\\" as "/": any of
+        # them could turn "/\t/evil.example" into another site.
+        unsafe = any(c.isspace() or not c.isprintable() or c == "\\" for c in target)
+        if target.startswith(self.links.prefix) and not target.startswith("//") and not unsafe:
             return target
         return self.links.home
 
