@@ -467,6 +467,11 @@ def test_roster_forms_and_csv_import(own_course: ServerProcess, tmp_path: Path) 
     after = kim.get(roster, timeout=30).text
     assert "Imported 2 of 3 student(s) from class.csv" in after
     assert "Not imported (instructors of the course): kim" in after
+    # An instructor's own details: the form shows them, and keeps them.
+    mine = {"first_name": "Kim", "last_name": "Park", "email": "kim@x.edu"}
+    own = form_post(kim, roster, {"action": "add_instructor", "username": "kim", **mine})
+    assert own.status_code == 303
+    assert 'id="own-last" name="last_name" value="Park"' in kim.get(roster, timeout=30).text
     students = server.client("kim").get("students", "c3").json()["students"]
     assert {s["username"]: s["last_name"] for s in students} == {
         "ana": "New",
