@@ -26,6 +26,7 @@ setup(
     package_data={
         "ngshare.alembic": ["script.py.mako", "README"],
         "ngshare.alembic.versions": ["*.py"],
+        "ngshare.server.handlers.pages": ["templates/*.html", "static/*"],
     },
     install_requires=[
         "tornado>=6.3",
@@ -41,6 +42,8 @@ setup(
         # ISA-L's deflate: gzip frames inflate ~2.5x and compress ~9x faster
         # than with zlib (docs/performance.md).
         "isal>=1.6",
+        # The web pages' templates (as JupyterHub's).
+        "jinja2>=3.1",
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1"],
@@ -55,6 +58,8 @@ setup(
             # Validates deploy/kubernetes against the Kubernetes schemas, offline.
             "kubernetes-validate>=1.30",
             "ruff>=0.6",
+            # Drives Debian's chromium (never a downloaded browser) in the page tests.
+            "playwright>=1.40",
         ],
         "docs": ["sphinx>=7", "myst-parser>=2"],
     },

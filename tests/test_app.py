@@ -5,6 +5,7 @@ Each test runs the real command in a subprocess, as an admin would.
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import subprocess
@@ -209,6 +210,16 @@ def test_wheel_ships_the_migrations_and_migrates_without_the_source(tmp_path: Pa
         timeout=120,
     )
     assert database.stat().st_size > 0
+    # The installed server serves its pages: templates and stylesheet are in the wheel.
+    port = free_port()
+    root = f"http://127.0.0.1:{port}/"
+    args = [f"--port={port}", f"--db-url=sqlite:///{database}"]
+    with run_ngshare(args, elsewhere, env, root + "healthz"):
+        login = requests.get(root + "ui/login", timeout=10)
+        assert login.status_code == 200 and "<h1>Log in to ngshare</h1>" in login.text
+        stylesheet = re.search(r'href="(/ui/static/ngshare\.css\?v=[0-9a-f]+)"', login.text)
+        assert stylesheet, login.text
+        assert "skip-link" in requests.get(root + stylesheet.group(1)[1:], timeout=10).text
 
 
 def test_every_subcommand_explains_itself(tmp_path: Path) -> None:

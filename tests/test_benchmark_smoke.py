@@ -81,3 +81,32 @@ def test_request_costs_runs(tmp_path: Path) -> None:
 def test_durable_floor_runs(tmp_path: Path) -> None:
     rows, output = cpu_rows("durable_floor.py", tmp_path)
     assert [row.split(":")[0] for row in rows] == ["fetch", "submit"], output
+
+
+def test_page_times_runs(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(RUSH.with_name("page_times.py")),
+            "--students=12",
+            "--requests=2",
+            f"--database={database_backend()}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+        check=False,
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    rows = [line for line in result.stdout.splitlines() if line.endswith("kB")]
+    assert [row.split("  ")[0] for row in rows] == [
+        "status table (instructor)",
+        "status table, not submitted only",
+        "course page (instructor)",
+        "roster (instructor)",
+        "assignment page (a student)",
+        "home (a student)",
+    ], output

@@ -129,3 +129,42 @@ def test_data_written_at_the_first_revision_survives_upgrade(db_url: str, tmp_pa
         # The file was backed up, at the old revision, before the upgrade.
         backup = Path(database.url.database or "").with_name(f"ngshare.sqlite.bak-{first}")
         assert Database(f"sqlite:///{backup}").current_revision() == first
+
+
+def test_due_dates_arrive_empty_and_leave_the_assignments_intact(db_url: str) -> None:
+    """0006 adds due dates and extensions to existing assignments, and removes them cleanly."""
+    database = Database(db_url)
+    try:
+        database.upgrade("0005_soft_delete")
+        when = datetime.datetime(2024, 3, 1, 12, 0)
+        rows = [
+            "INSERT INTO users (id, name, created_at) VALUES (1, 'kim', :t), (2, 'ana', :t)",
+            "INSERT INTO courses (id, name, created_at) VALUES (1, 'c1', :t)",
+            "INSERT INTO file_sets (id, created_at) VALUES (1, :t)",
+            "INSERT INTO assignments (id, course_id, name, fileset_id, created_at) "
+            "VALUES (1, 1, 'ps1', 1, :t)",
+        ]
+        with database.engine.begin() as connection:
+            for statement in rows:
+                connection.execute(text(statement), {"t": when})
+        database.upgrade("0006_due_dates")
+        due = when + datetime.timedelta(days=7)
+        with database.engine.begin() as connection:
+            assert connection.execute(text("SELECT due_at FROM assignments")).all() == [(None,)]
+            connection.execute(text("UPDATE assignments SET due_at = :d"), {"d": due})
+            connection.execute(
+                text(
+                    "INSERT INTO extensions (assignment_id, student_id, due_at, created_at) "
+                    "VALUES (1, 2, :d, :t)"
+                ),
+                {"d": due + datetime.timedelta(days=2), "t": when},
+            )
+        database.downgrade("0005_soft_delete")
+        assert "extensions" not in inspect(database.engine).get_table_names()
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SELECT name FROM assignments")).all() == [("ps1",)]
+        database.upgrade()
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SELECT due_at FROM assignments")).all() == [(None,)]
+    finally:
+        database.dispose()

@@ -35,10 +35,17 @@ def test_tokens_never_reach_the_log_or_error_bodies(server: ServerProcess) -> No
 
 def test_no_debug_or_state_dumping_routes(server: ServerProcess) -> None:
     admin = server.client("admin")
-    for path in ("initialize-Data6ase", "dump", "debug", "env", ""):
+    for path in ("initialize-Data6ase", "dump", "debug", "env"):
         response = admin.get(path, params={"action": "dump"})
         assert response.status_code == 404, path
         assert response.json() == {"success": False, "message": "Not found"}
+        assert "JUPYTERHUB" not in response.text and "PATH" not in response.text
+    # The service's root is the web pages' home, and below ui/ unknown pages
+    # are HTML 404s: neither shows anything of the process either.
+    for path, status in (("", 200), ("ui/dump", 404), ("ui/env", 404)):
+        response = admin.get(*path.split("/"), params={"action": "dump"})
+        assert response.status_code == status, path
+        assert response.headers["Content-Type"].startswith("text/html"), path
         assert "JUPYTERHUB" not in response.text and "PATH" not in response.text
 
 

@@ -1,170 +1,37 @@
-"""Reading a roster CSV file in nbgrader's format, and refusing a bad one.
+"""Reading a roster CSV file for ``ngsharectl students import``.
 
-The columns are nbgrader's (``nbgrader db student import``): ``id`` (the
-JupyterHub user name; required), ``first_name``, ``last_name``, ``email``,
-and ``lms_user_id`` (kept for the gradebook only). Other columns are
-ignored with a warning, as nbgrader does. As in nbgrader, a column the file
-does not have leaves that detail as it is, while an empty cell empties it.
-The whole file is checked before anything is sent: one bad line must not
-leave half a class enrolled.
+The format and its rules (nbgrader's columns, every line checked before
+anything is sent) are in :mod:`ngshare.protocol.roster_csv`, shared with the
+server's roster page; this module reads the file or standard input and turns
+a refusal into the command's error.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ngshare.cli.errors import CliError, ExitCode
-from ngshare.protocol.names import MAX_NAME_LENGTH, is_valid_detail, is_valid_name
+from ngshare.protocol.roster_csv import RosterError, RosterRow, decode_roster, parse_roster
 
-ID = "id"
-DETAILS = ("first_name", "last_name", "email")
-GRADEBOOK_ONLY = ("lms_user_id",)
-KNOWN = (ID, *DETAILS, *GRADEBOOK_ONLY)
-# Problems shown before "... and N more": enough to fix a file, not a flood.
-MAX_SHOWN = 20
+__all__ = ["RosterRow", "read_roster"]
 
 
-@dataclass(frozen=True)
-class RosterRow:
-    """One student; a detail is None when the file has no column for it."""
-
-    line: int
-    username: str
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    lms_user_id: str | None
-
-    def details(self) -> dict[str, str | None]:
-        return {name: getattr(self, name) for name in DETAILS}
-
-    def person(self, current: dict[str, str | None]) -> dict[str, str]:
-        """The student as the v1 API takes it; ``current`` fills absent columns."""
-        details = {
-            name: value if value is not None else current.get(name) or ""
-            for name, value in self.details().items()
-        }
-        return {"username": self.username, **details}
-
-
-def _read_text(source: str) -> str:
+def _read_bytes(source: str) -> bytes:
     try:
         if source == "-":
-            return sys.stdin.buffer.read().decode("utf-8-sig")
-        # utf-8-sig: spreadsheet programs often start a CSV file with a BOM.
-        return Path(source).read_bytes().decode("utf-8-sig")
+            return sys.stdin.buffer.read()
+        return Path(source).read_bytes()
     except OSError as error:
         raise CliError(
             f"Cannot read {source}: {error.strerror or error}", ExitCode.BAD_INPUT
         ) from None
-    except UnicodeDecodeError as error:
-        raise CliError(
-            f"{source} is not UTF-8 text (byte {error.start}); save it as CSV UTF-8.",
-            ExitCode.BAD_INPUT,
-        ) from None
-
-
-def _check_header(source: str, header: list[str]) -> None:
-    if not any(header):
-        raise CliError(
-            f"{source} has no header line: the first line must name the columns, "
-            f"e.g. {','.join((ID, *DETAILS))}.",
-            ExitCode.BAD_INPUT,
-        )
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise CliError(
-            f"{source} names the column(s) {', '.join(repeated)} more than once.",
-            ExitCode.BAD_INPUT,
-        )
-    if ID not in header:
-        hint = ""
-        if len(header) == 1 and ";" in header[0]:
-            hint = " Its columns seem to be separated by ';': save it with commas."
-        raise CliError(
-            f"{source} has no '{ID}' column (its columns: {', '.join(header)}). The columns "
-            f"are nbgrader's: {', '.join(KNOWN[:4])}; only '{ID}' (the user name) is "
-            f"required.{hint}",
-            ExitCode.BAD_INPUT,
-        )
 
 
 def read_roster(source: str, warn: Callable[[str], None]) -> list[RosterRow]:
     """The students in a CSV file (``-``: standard input), or a CliError listing every problem."""
-    reader = csv.reader(io.StringIO(_read_text(source), newline=""))
     try:
-        header = [name.strip() for name in next(reader, [])]
-        _check_header(source, header)
-        unknown = [name for name in header if name not in KNOWN]
-        if unknown:
-            warn(f"{source}: ignoring the column(s) {', '.join(unknown)}")
-        rows: list[RosterRow] = []
-        problems: list[str] = []
-        first_line: dict[str, int] = {}
-        for fields in reader:
-            line = reader.line_num
-            if not any(field.strip() for field in fields):
-                continue  # blank lines, including a trailing one
-            if len(fields) != len(header):
-                problems.append(
-                    f"line {line}: {len(fields)} fields, but the header has {len(header)}"
-                )
-                continue
-            values = {name: value.strip() for name, value in zip(header, fields, strict=True)}
-            row = RosterRow(
-                line=line,
-                username=values[ID],
-                first_name=values.get("first_name"),
-                last_name=values.get("last_name"),
-                email=values.get("email"),
-                lms_user_id=values.get("lms_user_id"),
-            )
-            problems.extend(_check_row(row, first_line))
-            rows.append(row)
-    except csv.Error as error:
-        raise CliError(
-            f"{source} is not a valid CSV file (line {reader.line_num}): {error}",
-            ExitCode.BAD_INPUT,
-        ) from None
-    if problems:
-        shown = problems[:MAX_SHOWN]
-        if len(problems) > MAX_SHOWN:
-            shown.append(f"... and {len(problems) - MAX_SHOWN} more")
-        raise CliError(
-            f"{source} has {len(problems)} problem(s); nothing was imported:\n  "
-            + "\n  ".join(shown),
-            ExitCode.BAD_INPUT,
-        )
-    if not rows:
-        raise CliError(f"{source} has a header but no students.", ExitCode.BAD_INPUT)
-    return rows
-
-
-def _check_row(row: RosterRow, first_line: dict[str, int]) -> list[str]:
-    problems = []
-    if not row.username:
-        problems.append(f"line {row.line}: the id (user name) is empty")
-    elif not is_valid_name(row.username):
-        problems.append(
-            f"line {row.line}: {row.username!r} is not a valid user name (at most "
-            f"{MAX_NAME_LENGTH} characters, no '/', '\\' or control characters)"
-        )
-    elif row.username in first_line:
-        problems.append(
-            f"line {row.line}: the id {row.username!r} is already on line "
-            f"{first_line[row.username]}"
-        )
-    else:
-        first_line[row.username] = row.line
-    for name, value in row.details().items():
-        if value is not None and not is_valid_detail(value):
-            problems.append(
-                f"line {row.line}: the {name} is too long (at most {MAX_NAME_LENGTH} "
-                "characters) or holds a NUL character"
-            )
-    return problems
+        return parse_roster(decode_roster(_read_bytes(source), source), source, warn)
+    except RosterError as error:
+        raise CliError(str(error), ExitCode.BAD_INPUT) from None

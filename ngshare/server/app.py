@@ -27,7 +27,18 @@ from sqlalchemy.exc import OperationalError
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Enum, Float, Integer, Set, Type, Unicode, default, validate
+from traitlets import (
+    Bool,
+    Enum,
+    Float,
+    Integer,
+    Set,
+    TraitError,
+    Type,
+    Unicode,
+    default,
+    validate,
+)
 
 from ngshare import __version__
 from ngshare.server.auth.authenticators import (
@@ -38,11 +49,12 @@ from ngshare.server.auth.authenticators import (
 from ngshare.server.auth.hub_groups import HubGroups
 from ngshare.server.auth.oauth_state import SharedStateHubOAuth
 from ngshare.server.configuration import StartupError, StrictApplication, exit_with
-from ngshare.server.handlers import api, v1
+from ngshare.server.handlers import api, pages, v1
 from ngshare.server.handlers.base import NotFoundHandler
 from ngshare.server.handlers.health import HealthHandler, ReadyHandler
 from ngshare.server.handlers.metrics import MetricsHandler
 from ngshare.server.handlers.oauth import OAuthCallbackHandler
+from ngshare.server.handlers.pages.times import load_zone
 from ngshare.server.handlers.request_log import log_request
 from ngshare.server.handlers.v1.release_cache import ReleaseCache
 from ngshare.server.maintenance.purge import purge_periodically
@@ -240,6 +252,11 @@ class NgshareApp(StrictApplication):
         Unicode(),
         help="User names with full rights over every course (--admins a,b).",
     ).tag(config=True)
+    display_timezone = Unicode(
+        "UTC",
+        help="""The time zone of the web pages (an IANA name, e.g. Europe/Berlin):
+        times are shown in it, and due dates are entered in it.""",
+    ).tag(config=True)
 
     mode = Enum(
         ["auto", "hub", "standalone"],
@@ -273,6 +290,14 @@ class NgshareApp(StrictApplication):
         for item in proposal.value:
             names.update(n.strip() for n in item.split(",") if n.strip())
         return names
+
+    @validate("display_timezone")
+    def _known_zone(self, proposal: Any) -> str:
+        try:
+            load_zone(proposal.value)
+        except ValueError as e:
+            raise TraitError(str(e)) from None
+        return str(proposal.value)
 
     def chosen_mode(self) -> tuple[str, str]:
         """("hub" or "standalone", why), from ``mode`` and the environment."""
@@ -426,6 +451,7 @@ class NgshareApp(StrictApplication):
             (prefix + "metrics", MetricsHandler),
             *v1.routes(prefix),
             *api.routes(prefix),
+            *pages.routes(prefix),
         ]
         if authenticator.hub_oauth is not None:
             handlers.append((prefix + "oauth_callback", OAuthCallbackHandler))
@@ -447,6 +473,7 @@ class NgshareApp(StrictApplication):
             "login_url": prefix,
             "debug": False,
             "serve_traceback": False,
+            **pages.settings(prefix, self.display_timezone),
         }
         return web.Application(handlers, **settings)
 

@@ -65,9 +65,16 @@ class Authenticator(LoggingConfigurable):
 
     #: Whether unauthenticated browsers can be sent to a login page.
     can_redirect_to_login = False
+    #: Whether browsers log in to the web pages by entering an API token
+    #: (without a hub there is no login page to send them to).
+    login_form = False
 
     async def authenticate(self, handler: RequestHandler) -> Caller | None:
         raise NotImplementedError
+
+    async def authenticate_token(self, token: str) -> Caller | None:
+        """The owner of an API token a browser entered (login_form authenticators)."""
+        return None
 
     #: The JupyterHub auth object browsers log in with, if any.
     hub_oauth: HubOAuth | None = None
@@ -85,6 +92,7 @@ class StaticTokenAuthenticator(Authenticator):
         """,
     ).tag(config=True)
 
+    login_form = True
     _digest_cache: dict[bytes, str] | None = None
 
     @observe("api_tokens")
@@ -105,8 +113,9 @@ class StaticTokenAuthenticator(Authenticator):
 
     async def authenticate(self, handler: RequestHandler) -> Caller | None:
         token = token_from_header(handler)
-        if not token:
-            return None
+        return await self.authenticate_token(token) if token else None
+
+    async def authenticate_token(self, token: str) -> Caller | None:
         presented = hashlib.sha256(token.encode("utf-8", "replace")).digest()
         found = self._users_by_digest().get(presented)
         if found is None:

@@ -9,11 +9,13 @@ info, so the operations that add files need no extra argument.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from ngshare.server.service.errors import TooLarge
-from ngshare.server.service.permissions import Caller
+from ngshare.server.service.permissions import Caller, require_admin
 from ngshare.server.storage.models import Assignment, Blob, Course, Feedback, FileEntry, Submission
 
 # Where the runner puts the quota (bytes; 0 means none) in a session's info.
@@ -66,3 +68,44 @@ def require_not_full(db: Session, caller: Caller, course_name: str) -> None:
     used = course_usage(db, course)
     if used >= quota:
         raise TooLarge(f"Course quota exceeded: {course.name} is full ({used} of {quota} bytes)")
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    """What every course holds against the quota, and what the blob store holds."""
+
+    quota: int  # bytes per course; 0: none
+    courses: list[tuple[str, int]]  # (course, bytes it holds), by name
+    stored_blobs: int
+    stored_bytes: int  # each content once, however often it is used
+
+
+def storage_report(db: Session, caller: Caller) -> StorageReport:
+    """Every course's usage in one query (admins)."""
+    require_admin(caller)
+    filesets = union_all(
+        select(Assignment.course_id.label("course_id"), Assignment.fileset_id.label("fileset")),
+        select(Assignment.course_id, Submission.fileset_id).join(
+            Assignment, Assignment.id == Submission.assignment_id
+        ),
+        select(Assignment.course_id, Feedback.fileset_id)
+        .join(Submission, Submission.id == Feedback.submission_id)
+        .join(Assignment, Assignment.id == Submission.assignment_id),
+    ).subquery()
+    usage = (
+        select(Course.name, func.coalesce(func.sum(Blob.size), 0))
+        .outerjoin(filesets, filesets.c.course_id == Course.id)
+        .outerjoin(FileEntry, FileEntry.fileset_id == filesets.c.fileset)
+        .outerjoin(Blob, Blob.sha256 == FileEntry.blob_sha256)
+        .group_by(Course.id, Course.name)
+        .order_by(Course.name)
+    )
+    blobs, stored = db.execute(
+        select(func.count(Blob.sha256), func.coalesce(func.sum(Blob.size), 0))
+    ).one()
+    return StorageReport(
+        quota=_quota(db),
+        courses=[(name, int(size)) for name, size in db.execute(usage).tuples()],
+        stored_blobs=int(blobs),
+        stored_bytes=int(stored),
+    )

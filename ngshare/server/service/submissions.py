@@ -40,7 +40,7 @@ class SubmissionFiles:
     files: list[FileView]
 
 
-def _find_student(db: Session, course: Course, assignment: Assignment, name: str) -> User:
+def find_student(db: Session, course: Course, assignment: Assignment, name: str) -> User:
     """A course member, or a former one who has submitted this assignment."""
     user = User.find(db, name) if can_be_stored(name) else None
     if user is not None:
@@ -142,7 +142,7 @@ def list_student_submissions(
     course = find_course(db, course_name)
     require_instructor_or_self(db, course, caller, student_name)
     assignment = find_assignment(db, course, assignment_name)
-    student = _find_student(db, course, assignment, student_name)
+    student = find_student(db, course, assignment, student_name)
     return [
         SubmissionRecord(s.student.name, s.timestamp)
         for s in Submission.for_assignment(db, assignment, student)
@@ -160,7 +160,7 @@ def get_submission(
     course = find_course(db, course_name)
     require_instructor(db, course, caller)
     assignment = find_assignment(db, course, assignment_name)
-    student = _find_student(db, course, assignment, student_name)
+    student = find_student(db, course, assignment, student_name)
     submission = _find_submission(db, assignment, student, timestamp)
     return SubmissionFiles(submission.timestamp, list_fileset(submission.files))
 
@@ -176,7 +176,7 @@ def check_feedback_upload(
     course = find_course(db, course_name)
     require_instructor(db, course, caller)
     assignment = find_assignment(db, course, assignment_name)
-    student = _find_student(db, course, assignment, student_name)
+    student = find_student(db, course, assignment, student_name)
     return _find_submission(db, assignment, student, timestamp)
 
 
@@ -218,6 +218,22 @@ def upload_feedback(
     )
 
 
+def _readable_submission(
+    db: Session,
+    caller: Caller,
+    course_name: str,
+    assignment_name: str,
+    student_name: str,
+    timestamp: datetime.datetime,
+) -> Submission:
+    """A submission as its student or an instructor of the course asks for it."""
+    course = find_course(db, course_name)
+    require_instructor_or_self(db, course, caller, student_name)
+    assignment = find_assignment(db, course, assignment_name)
+    student = find_student(db, course, assignment, student_name)
+    return _find_submission(db, assignment, student, timestamp)
+
+
 def get_feedback(
     db: Session,
     caller: Caller,
@@ -226,10 +242,26 @@ def get_feedback(
     student_name: str,
     timestamp: datetime.datetime,
 ) -> SubmissionFiles:
-    course = find_course(db, course_name)
-    require_instructor_or_self(db, course, caller, student_name)
-    assignment = find_assignment(db, course, assignment_name)
-    student = _find_student(db, course, assignment, student_name)
-    submission = _find_submission(db, assignment, student, timestamp)
+    submission = _readable_submission(
+        db, caller, course_name, assignment_name, student_name, timestamp
+    )
     files = list_fileset(submission.feedback.files) if submission.feedback else []
     return SubmissionFiles(submission.timestamp, files)
+
+
+def get_own_submission(
+    db: Session,
+    caller: Caller,
+    course_name: str,
+    assignment_name: str,
+    student_name: str,
+    timestamp: datetime.datetime,
+) -> SubmissionFiles:
+    """The files of one submission, for its student or an instructor.
+
+    (get_submission, for collecting, is the instructors' alone.)
+    """
+    submission = _readable_submission(
+        db, caller, course_name, assignment_name, student_name, timestamp
+    )
+    return SubmissionFiles(submission.timestamp, list_fileset(submission.files))

@@ -41,6 +41,7 @@ from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
     Session,
+    joinedload,
     mapped_column,
     relationship,
     selectinload,
@@ -164,9 +165,11 @@ class Course(SoftDeletable, Base):
         return Enrollment.find(db, self, user_name)
 
     def members(self, db: Session, role: Role) -> Sequence[Enrollment]:
+        # With their users: a roster of 500 is one query, not 501.
         query = (
             select(Enrollment)
             .where(Enrollment.course_id == self.id, Enrollment.role == role.value)
+            .options(joinedload(Enrollment.user))
             .order_by(Enrollment.id)
         )
         return db.scalars(query).all()
@@ -330,6 +333,9 @@ class Assignment(SoftDeletable, Base):
     name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH))
     fileset_id: Mapped[int] = mapped_column(ForeignKey("file_sets.id"), index=True)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    # When work is due (UTC); None: no due date. Submissions after it (or
+    # after a student's extension) are late; they are accepted all the same.
+    due_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
 
     course: Mapped[Course] = relationship(back_populates="assignments")
     files: Mapped[FileSet] = relationship()
@@ -337,6 +343,31 @@ class Assignment(SoftDeletable, Base):
     @classmethod
     def find(cls, db: Session, course: Course, name: str) -> Assignment | None:
         return db.scalar(_ASSIGNMENT_BY_NAME, {"course_id": course.id, "name": name})
+
+
+class Extension(Base):
+    """A student's own due date for one assignment, set by an instructor."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (UniqueConstraint("assignment_id", "student_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    due_at: Mapped[datetime.datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+    student: Mapped[User] = relationship(lazy="joined")
+
+    @classmethod
+    def find(cls, db: Session, assignment: Assignment, student: User) -> Extension | None:
+        query = select(cls).where(cls.assignment_id == assignment.id, cls.student_id == student.id)
+        return db.scalar(query)
+
+    @classmethod
+    def for_assignment(cls, db: Session, assignment: Assignment) -> Sequence[Extension]:
+        query = select(cls).where(cls.assignment_id == assignment.id)
+        return db.scalars(query).all()
 
 
 class Submission(Base):
