@@ -30,6 +30,8 @@ from traitlets.config import Config
 from ngshare.exchange import Exchange, ExchangeFetchAssignment, ExchangeSubmit
 from ngshare.exchange.settings import service_url
 from ngshare.server.app import NgshareApp
+from ngshare.server.storage.blobs.database import DatabaseBlobStore
+from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
 
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
 SERVICE = "ngshare"
@@ -181,7 +183,7 @@ def test_sqlite_deployment_keeps_its_data_on_its_volume(monkeypatch: pytest.Monk
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     options = ngshare_options(container(deployment)["command"])
-    assert options.blob_store == "filesystem"
+    assert options.blob_store is FilesystemBlobStore
     [mount] = container(deployment)["volumeMounts"]
     assert options.data_dir == mount["mountPath"]
     [volume] = deployment["spec"]["template"]["spec"]["volumes"]
@@ -197,7 +199,7 @@ def test_postgresql_deployment_shares_nothing_but_the_database() -> None:
     deployment = manifests("postgresql-manifests")["Deployment"]
     assert deployment["spec"]["replicas"] > 1
     options = ngshare_options(container(deployment)["command"])
-    assert options.blob_store == "database"
+    assert options.blob_store is DatabaseBlobStore
     assert "volumeMounts" not in container(deployment)
     env = environment(deployment)
     command = shlex.split(blocks()["postgresql-secret"][1].replace("\\\n", " "))
