@@ -42,7 +42,7 @@ class ContentLimits:
 
     def check_file_count(self, count: int) -> None:
         if count > self.max_files:
-            raise TooLarge(f"At most {self.max_files} files per manifest")
+            raise TooLarge(f"At most {self.max_files} files per release, submission or feedback")
 
     def check_total(self, total: int) -> None:
         """Refuse a release, submission or feedback whose files total too much."""
