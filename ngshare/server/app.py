@@ -424,7 +424,14 @@ class NgshareApp(Application):
         print(f"Wrote default config to {path}")
 
     def _classes_for_config(self) -> list[type]:
-        return [NgshareApp, HubAuthenticator, HubGroups, StaticTokenAuthenticator]
+        # The configured blob store's own settings too (a plug-in store's).
+        return [
+            NgshareApp,
+            HubAuthenticator,
+            HubGroups,
+            StaticTokenAuthenticator,
+            self.blob_store,
+        ]
 
     def generate_config_file(self, classes: Any = None) -> str:
         return super().generate_config_file(classes or self._classes_for_config())
