@@ -17,9 +17,11 @@ with the reason (:data:`NOT_APPLICABLE`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,6 +30,15 @@ from v1_support import ok, release, snapshot, submit, tree
 
 from ngshare.protocol import blob_frames
 from ngshare.protocol.api import MAX_FILES_PER_REQUEST
+from ngshare.server.service import assignments, courses, submissions
+from ngshare.server.service.courses import Person
+from ngshare.server.service.errors import TooLarge
+from ngshare.server.service.files import StoredFile
+from ngshare.server.service.limits import ContentLimits
+from ngshare.server.service.permissions import Caller
+from ngshare.server.service.runner import ServiceRunner
+from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
+from ngshare.server.storage.db import Database
 
 API = ("api", "v2")
 MAX_FILE = 2000
@@ -291,3 +302,48 @@ def test_the_same_uploads_within_the_limits_are_taken(world: World) -> None:
         put_blobs_first(world, way, "c1", small)
         response = send(world, "c1", small)
         assert response.status_code in (200, 201), (way, response.text[:500])
+
+
+# -- the commit itself ------------------------------------------------------------------
+
+
+def test_the_commit_checks_the_limits_whatever_handed_it_the_files(
+    database: Database, db_url: str, tmp_path: Path
+) -> None:
+    """Files that never passed the intake are refused by the operation that records them.
+
+    The operations are called straight through the service runner, with files
+    stored directly: the check inside their transaction is what refuses them.
+    """
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    limits = ContentLimits(max_file_size=MAX_FILE, max_submission_size=MAX_TOTAL)
+    runner = ServiceRunner(database, store, workers=1, limits=limits)
+    admin, kim, ana = Caller("admin", is_admin=True), Caller("kim"), Caller("ana")
+    person = Person("ana", "Ana", "Doe", "ana@x.edu")
+
+    def stored(files: dict[str, bytes]) -> list[StoredFile]:
+        return [StoredFile(path, store.put(data)) for path, data in files.items()]
+
+    async def scenario() -> None:
+        await runner.call(courses.create_course, admin, "c1", ["kim"])
+        await runner.call(courses.set_student, kim, "c1", person)
+        await runner.call(assignments.release, kim, "c1", "ps1", stored({"a": b"a"}))
+        timestamp = await runner.call(submissions.submit, ana, "c1", "ps1", stored({"s": b"s"}))
+        before = snapshot(db_url)
+        for files, message in (
+            (_one_file_too_large(), FILE_TOO_LARGE),
+            (_files_too_large_together(), TOTAL_OVER),
+        ):
+            for operation, caller, args in (
+                (assignments.release, kim, ("c1", "ps2")),
+                (submissions.submit, ana, ("c1", "ps1")),
+                (submissions.upload_feedback, kim, ("c1", "ps1", "ana", timestamp)),
+            ):
+                with pytest.raises(TooLarge, match=message):
+                    await runner.call(operation, caller, *args, stored(files))
+        assert snapshot(db_url) == before
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        runner.shutdown()
