@@ -15,7 +15,9 @@ commands: ``StoreClass(parent=app, database=database)``. Its own settings are
 its traits (``c.StoreClass.x = ...``); :meth:`BlobStore.check` runs once at
 start-up, so a store that cannot reach its back end stops the server with one
 line instead of failing its first upload. A new store is a new class and
-nothing else.
+nothing else. A store reports a fault of its back end as an ``OSError``
+(``errno.ENOSPC`` or ``errno.EDQUOT`` when it is full): the service layer
+answers those with 507 or 503 instead of a 500.
 
 Stores: :mod:`ngshare.server.storage.blobs.filesystem` (the default) and
 :mod:`ngshare.server.storage.blobs.database` (blobs in the database, for replicas that share
