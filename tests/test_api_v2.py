@@ -274,14 +274,20 @@ def test_size_limits_refuse_before_reading(start_server) -> None:  # type: ignor
 
 
 def test_openapi_document_covers_every_route(server: ServerProcess) -> None:
-    from ngshare.server.handlers.api import admin, blobs, courses, events
+    from ngshare.server.handlers.api import admin, blobs, courses, events, submissions
 
     document = requests.get(server.url + "api/v2/openapi.json", timeout=10).json()
     assert document["openapi"].startswith("3.")
     documented = {re.sub(r"\{[^}]+\}", "{}", path) for path in document["paths"]}
     routed = {
         "/api/v2/" + pattern.replace("([^/]+)", "{}").replace("\\", "")
-        for pattern, _ in [*blobs.routes, *courses.routes, *admin.routes, *events.routes]
+        for pattern, _ in [
+            *blobs.routes,
+            *courses.routes,
+            *submissions.routes,
+            *admin.routes,
+            *events.routes,
+        ]
     }
     assert routed <= documented, routed - documented
 

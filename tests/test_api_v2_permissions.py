@@ -473,9 +473,15 @@ def test_matrix_covers_every_route() -> None:
     """Every method of every own-API route appears in the matrix (the OpenAPI document aside)."""
     from tornado import web
 
-    from ngshare.server.handlers.api import admin, blobs, courses, events
+    from ngshare.server.handlers.api import admin, blobs, courses, events, submissions
 
-    table = [*blobs.routes, *courses.routes, *admin.routes, *events.routes]
+    table = [
+        *blobs.routes,
+        *courses.routes,
+        *submissions.routes,
+        *admin.routes,
+        *events.routes,
+    ]
     routed = {
         (method.upper(), pattern)
         for pattern, handler in table

@@ -58,21 +58,6 @@ ALLOWED: dict[str, set[str]] = {
     "ngshare.cli": {"ngshare.client", "ngshare.protocol"},
     "ngshare.__main__": {"ngshare.server.app"},
 }
-# Handlers that still touch the blob store themselves, until content intake
-# moves into the service layer. This list only shrinks.
-UNTIL_INTAKE = {
-    "blobs.py": {
-        "ngshare.server.storage.blobs.BlobNotFound",
-        "ngshare.server.storage.blobs.BlobWriter",
-        "ngshare.server.storage.blobs.gzip_cache.GzipCache",
-    },
-    "incoming.py": {
-        "ngshare.server.storage.blobs.BlobInfo",
-        "ngshare.server.storage.blobs.BlobStore",
-        "ngshare.server.storage.blobs.BlobWriter",
-        "ngshare.server.storage.blobs.gzip_cache.GzipCache",
-    },
-}
 # The package's root module holds only the version, which every layer may read.
 ROOT = "ngshare"
 
@@ -141,7 +126,7 @@ def test_no_import_runs_up_a_layer(path: Path) -> None:
     wrong = [
         f"line {line}: {name}"
         for line, name in imported_modules(path)
-        if target_layer(name) not in allowed and name not in UNTIL_INTAKE.get(path.name, ())
+        if target_layer(name) not in allowed
     ]
     assert not wrong, f"{layer} may import only {sorted(allowed)}; found {wrong}"
 

@@ -35,6 +35,8 @@ from ngshare.server.handlers.base import APIError
 from ngshare.server.handlers.v1.form import URLENCODED, parse_form, parse_urlencoded, unquote_plus
 from ngshare.server.handlers.v1.tree import decode_tree, encode_tree
 from ngshare.server.service.files import FileView
+from ngshare.server.service.intake import read_manifest
+from ngshare.server.service.limits import ContentLimits
 from ngshare.server.service.transfers import ManifestEntry
 
 # Bounded so the whole module takes a few seconds; derandomized so a failure
@@ -259,15 +261,17 @@ MAX_FILE_SIZE = 1000
 def parse_manifest(body: bytes) -> list[ManifestEntry]:
     """JSONHandler.manifest on a request body, without a server.
 
-    The parser only reads the request body and the configured limits, so a
-    stand-in for the handler is enough to reach it.
+    The handler reads the body's JSON and hands it to the intake's manifest
+    check with the configured limits, so stand-ins for the handler and the
+    runner are enough to reach both.
     """
+    limits = ContentLimits(max_file_size=MAX_FILE_SIZE)
+    intake = SimpleNamespace(manifest=lambda fields: read_manifest(fields, limits))
     handler: Any = SimpleNamespace(
-        request=SimpleNamespace(body=body),
-        limits=SimpleNamespace(max_file_size=MAX_FILE_SIZE),
+        request=SimpleNamespace(body=body), runner=SimpleNamespace(intake=intake)
     )
     handler.json_body = lambda: JSONHandler.json_body(handler)
-    handler.manifest_of = lambda fields: JSONHandler.manifest_of(handler, fields)
+    handler.json_object = lambda raw: JSONHandler.json_object(handler, raw)
     return JSONHandler.manifest(handler)
 
 

@@ -18,7 +18,6 @@ import os
 import secrets
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -58,11 +57,11 @@ from ngshare.server.handlers.pages.times import load_zone
 from ngshare.server.handlers.request_log import log_request
 from ngshare.server.handlers.v1.release_cache import ReleaseCache
 from ngshare.server.maintenance.purge import purge_periodically
+from ngshare.server.service.limits import ContentLimits
 from ngshare.server.service.metrics import unwatch, watch_database_pool
 from ngshare.server.service.readiness import ReadinessProbe
 from ngshare.server.service.runner import ServiceRunner
-from ngshare.server.storage.blobs import BlobStore
-from ngshare.server.storage.blobs.database import DatabaseBlobStore
+from ngshare.server.storage.blobs import STORE_NAMES, BlobStore, BlobStoreUnusable
 from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
 from ngshare.server.storage.blobs.gzip_cache import GzipCache
 from ngshare.server.storage.db import Database, SchemaOutOfDate, redact_url
@@ -73,14 +72,16 @@ DEFAULT_PORT = 10101
 GZIP_CACHE_MAX_BLOB = 8 * 1024**2
 
 
-@dataclass(frozen=True)
-class UploadLimits:
-    max_body_size: int
-    max_file_size: int
-    max_submission_size: int
-
-
 STANDALONE_ADMIN = "admin"
+
+
+class BlobStoreClass(Type):  # type: ignore[type-arg]
+    """A :class:`BlobStore` class: by its short name, its dotted name, or itself."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if isinstance(value, str):
+            value = STORE_NAMES.get(value, value)
+        return super().validate(obj, value)
 
 
 aliases = {
@@ -172,12 +173,13 @@ class NgshareApp(StrictApplication):
     storage_path = Unicode(
         help="Directory of the blob store ($NGSHARE_STORAGE_PATH, else data_dir/blobs)."
     ).tag(config=True)
-    blob_store = Enum(
-        ["filesystem", "database"],
-        default_value="filesystem",
-        help="""Where file contents live: "filesystem" (under storage_path) or
+    blob_store = BlobStoreClass(
+        FilesystemBlobStore,
+        klass=BlobStore,
+        help="""Where file contents live: "filesystem" (under storage_path),
         "database" (in the database itself, so several replicas need nothing
-        shared but the database).""",
+        shared but the database), or the dotted name of any BlobStore class,
+        configured through its own traits.""",
     ).tag(config=True)
     upgrade_db = Bool(
         True, help="Upgrade the database schema at start (after backing up SQLite)."
@@ -195,7 +197,7 @@ class NgshareApp(StrictApplication):
     ).tag(config=True)
     max_file_size = Integer(
         1024**3,
-        help="Largest single file accepted by the own API, in bytes (413 beyond).",
+        help="Largest single file accepted, in bytes, through either API (413 beyond).",
     ).tag(config=True)
     gzip_cache_size = Integer(
         64 * 1024**2,
@@ -459,10 +461,9 @@ class NgshareApp(StrictApplication):
             "authenticator": authenticator,
             "runner": runner,
             "base_url": prefix,
-            "limits": UploadLimits(
-                self.max_body_size, self.max_file_size, self.max_submission_size
-            ),
-            "gzip_cache": GzipCache(self.gzip_cache_size, GZIP_CACHE_MAX_BLOB),
+            # v1 request bodies are buffered whole: an HTTP limit, the
+            # handlers' own (the content limits are the runner's).
+            "max_body_size": self.max_body_size,
             "release_cache": ReleaseCache(self.release_cache_size),
             "readiness": ReadinessProbe(runner.database, runner.blobs),
             "authenticate_prometheus": self.authenticate_prometheus,
@@ -522,15 +523,34 @@ class NgshareApp(StrictApplication):
         print(f"Wrote default config to {path}")
 
     def _classes_for_config(self) -> list[type]:
-        return [NgshareApp, HubAuthenticator, HubGroups, StaticTokenAuthenticator]
+        # The configured blob store's own settings too (a plug-in store's).
+        return [
+            NgshareApp,
+            HubAuthenticator,
+            HubGroups,
+            StaticTokenAuthenticator,
+            self.blob_store,
+        ]
 
     def generate_config_file(self, classes: Any = None) -> str:
         return super().generate_config_file(classes or self._classes_for_config())
 
+    def content_limits(self) -> ContentLimits:
+        """The limits on uploaded content, handed once to the service layer."""
+        return ContentLimits(
+            max_file_size=self.max_file_size,
+            max_submission_size=self.max_submission_size,
+            course_quota=self.course_quota,
+        )
+
     def make_blob_store(self, database: Database) -> BlobStore:
-        if self.blob_store == "database":
-            return DatabaseBlobStore(database.engine)
-        return FilesystemBlobStore(self.storage_path)
+        """The configured store, checked; an unusable one is fatal, in one line."""
+        try:
+            store = self.blob_store(parent=self, database=database)
+            store.check()
+        except (BlobStoreUnusable, OSError) as e:
+            raise StartupError(f"The blob store {self.blob_store.__name__} is unusable: {e}") from e
+        return store
 
     def make_hub_groups(
         self, runner: ServiceRunner, authenticator: Authenticator
@@ -550,8 +570,13 @@ class NgshareApp(StrictApplication):
         warn_if_readable_by_others(Path(self.data_dir), "The data directory")
         database = self.open_database()
         pool_metrics = watch_database_pool(database.engine)
+        blobs = self.make_blob_store(database)
         runner = ServiceRunner(
-            database, self.make_blob_store(database), self.workers, self.course_quota
+            database,
+            blobs,
+            self.workers,
+            limits=self.content_limits(),
+            gzip_cache=GzipCache(self.gzip_cache_size, GZIP_CACHE_MAX_BLOB),
         )
         authenticator = self.make_authenticator()
         app = self.make_app(runner, authenticator)
@@ -568,7 +593,7 @@ class NgshareApp(StrictApplication):
         hub_groups = self.make_hub_groups(runner, authenticator)
         if hub_groups is not None:
             hub_groups.start()
-        self._announce(authenticator, hub_groups)
+        self._announce(authenticator, hub_groups, blobs)
         background = []
         if isinstance(authenticator, HubAuthenticator):
             background.append(asyncio.create_task(self._warn_if_hub_unreachable(authenticator)))
@@ -622,15 +647,14 @@ class NgshareApp(StrictApplication):
                 error,
             )
 
-    def _announce(self, authenticator: Authenticator, hub_groups: HubGroups | None) -> None:
+    def _announce(
+        self, authenticator: Authenticator, hub_groups: HubGroups | None, blobs: BlobStore
+    ) -> None:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip or "0.0.0.0"  # noqa: S104
         url = f"http://{host}:{self.port}{self.base_url}"
         self.log.info("ngshare %s listening on %s", __version__, url)
         self.log.info("Database: %s", redact_url(self.db_url))
-        if self.blob_store == "database":
-            self.log.info("Blob store: in the database")
-        else:
-            self.log.info("Blob store: %s", self.storage_path)
+        self.log.info("Blob store: %s", blobs.describe())
         if hub_groups is not None:
             self.log.info(
                 "Course roles from hub groups %s<course> (instructors), %s<course> (students)",

@@ -46,6 +46,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     current_user: Caller | None
     _in_flight = False
     _sent_bytes = 0
+    #: Set once the request was answered before its method ran: sent to the
+    #: hub's login page, or refused while its body arrived.
+    answered_early = False
 
     @property
     def hub_auth(self) -> HubOAuth | None:  # type: ignore[override]
@@ -107,6 +110,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             and not presented_token
             and self.authenticator.can_redirect_to_login
         ):
+            self.answered_early = True
             self.redirect(self.get_login_url())
             return
         if presented_token:

@@ -12,9 +12,11 @@ connection.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from ngshare.server.handlers.base import APIHandler
+from ngshare.server.service.errors import ServiceError
 
 
 class StreamedBodyHandler(APIHandler):
@@ -24,9 +26,37 @@ class StreamedBodyHandler(APIHandler):
 
     def refuse(self, status: int, message: str) -> None:
         """Answer now with a JSON error; the rest of the body is discarded unread."""
+        self.answered_early = True
         self.abort_upload()
         self._close_if_body_unread()
         self.write_json({"success": False, "message": message}, status=status)
+
+    async def receive(self, step: Awaitable[None]) -> None:
+        """Await a step of taking the body in; a refusal of it answers at once."""
+        try:
+            await step
+        except ServiceError as error:
+            self.refuse(error.status, error.message)
+
+    def declared_length(self) -> int | None:
+        """The body's Content-Length, if it has one."""
+        length = self.request.headers.get("Content-Length")
+        return int(length) if length is not None and length.isdigit() else None
+
+    def cap_body(self, max_body: int) -> None:
+        """The connection's own cap on the body: a backstop for bodies without a length.
+
+        Whatever takes the body in refuses first, with a clear 413, as the
+        body passes a limit; past this cap Tornado only drops the connection.
+        """
+        self.request.connection.set_max_body_size(max_body)  # type: ignore[union-attr]
+
+    def body_received(self) -> bool:
+        """In the method, once the body is all in: False if it was refused meanwhile."""
+        if self.answered_early:
+            return False
+        self.body_complete = True
+        return True
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self._close_if_body_unread()

@@ -12,6 +12,7 @@ from ngshare.server.service.audit import record
 from ngshare.server.service.deleted import mark_deleted
 from ngshare.server.service.errors import BadRequest, Conflict, NotFound
 from ngshare.server.service.files import FileView, StoredFile, create_fileset, list_fileset
+from ngshare.server.service.limits import require_within_limits
 from ngshare.server.service.permissions import (
     Caller,
     find_course,
@@ -62,13 +63,17 @@ def release(
     files: Sequence[StoredFile],
     *,
     replace: bool = False,
+    checked: Course | None = None,
 ) -> None:
     """Release an assignment; with ``replace``, swap an existing release's files.
 
     Replacing keeps the assignment with its submissions and feedback (the v1
     API can only replace a release by deleting all of that with it).
+    ``checked`` is the course :func:`check_release` returned earlier in this
+    same transaction, if it ran.
     """
-    course = check_release(db, caller, course_name, name, replace=replace)
+    course = checked or check_release(db, caller, course_name, name, replace=replace)
+    require_within_limits(db, files)
     existing = Assignment.find(db, course, name) if replace else None
     replaced_size = sum(f.size for f in list_fileset(existing.files)) if existing else 0
     require_room(db, course, sum(f.blob.size for f in files) - replaced_size)

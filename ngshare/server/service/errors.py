@@ -44,3 +44,15 @@ class Unavailable(ServiceError):
     """A dependency (the database, the hub) cannot be reached right now."""
 
     status = 503
+
+
+class UnsupportedMediaType(ServiceError):
+    """An upload in an encoding or format the server does not take."""
+
+    status = 415
+
+
+class InsufficientStorage(ServiceError):
+    """The blob store is full: nothing of the upload was kept; the same upload works later."""
+
+    status = 507

@@ -2,9 +2,9 @@
 
 A course's usage is the total size of the files it holds as users see them:
 its releases, and the submissions and feedback on them (live items only; a
-file submitted twice counts twice, as it would on a disk). The quota comes
-from the server's configuration, which the runner puts in each session's
-info, so the operations that add files need no extra argument.
+file submitted twice counts twice, as it would on a disk). The quota is one of
+the content limits (:mod:`ngshare.server.service.limits`), which the runner puts
+in each session's info, so the operations that add files need no extra argument.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from ngshare.server.service.errors import TooLarge
+from ngshare.server.service.limits import limits_of
 from ngshare.server.service.permissions import Caller, require_admin
 from ngshare.server.storage.models import Assignment, Blob, Course, Feedback, FileEntry, Submission
-
-# Where the runner puts the quota (bytes; 0 means none) in a session's info.
-COURSE_QUOTA = "ngshare_course_quota"
 
 
 def course_usage(db: Session, course: Course) -> int:
@@ -40,7 +38,7 @@ def course_usage(db: Session, course: Course) -> int:
 
 
 def _quota(db: Session) -> int:
-    return int(db.info.get(COURSE_QUOTA) or 0)
+    return limits_of(db).course_quota
 
 
 def require_room(db: Session, course: Course, incoming: int = 0) -> None:

@@ -2,28 +2,32 @@
 
 Handlers ``await runner.call(op, caller, ...)``; the operation runs in a worker
 thread with its own session, which is committed once when it returns and
-rolled back if it raises. Blob reads and writes also run in the pool, so no
-large file I/O or hashing ever blocks the event loop.
+rolled back if it raises. Uploaded content comes in through the runner's
+:attr:`~ServiceRunner.intake` and goes out through its
+:attr:`~ServiceRunner.reader`; their blob reads and writes run in the same
+pool, so no large file I/O or hashing ever blocks the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from ngshare.server.service.downloads import BlobReader
 from ngshare.server.service.errors import Conflict, Unavailable
 from ngshare.server.service.files import BLOB_STORE
+from ngshare.server.service.intake import ContentIntake
+from ngshare.server.service.limits import CONTENT_LIMITS, ContentLimits
 from ngshare.server.service.metrics import DATABASE_DURATION, timed
-from ngshare.server.service.quota import COURSE_QUOTA
-from ngshare.server.storage.blobs import BlobInfo, BlobStore
+from ngshare.server.storage.blobs import BlobStore
+from ngshare.server.storage.blobs.gzip_cache import GzipCache
 from ngshare.server.storage.db import Database
 
 log = logging.getLogger("ngshare")
@@ -84,13 +88,28 @@ def database_failures_as_service_errors(what: str) -> Iterator[None]:
 
 
 class ServiceRunner:
+    """The service layer as handlers see it: operations, the intake, the reader.
+
+    ``limits``: the content limits, configured once (by the application);
+    ``gzip_cache``: compressed copies of blobs for downloads (none by default).
+    """
+
     def __init__(
-        self, database: Database, blobs: BlobStore, workers: int = 8, course_quota: int = 0
+        self,
+        database: Database,
+        blobs: BlobStore,
+        workers: int = 8,
+        *,
+        limits: ContentLimits | None = None,
+        gzip_cache: GzipCache | None = None,
     ) -> None:
         self.database = database
         self.blobs = blobs
-        self.course_quota = course_quota
+        self.limits = limits or ContentLimits()
+        cache = gzip_cache or GzipCache(0, 0)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ngshare")
+        self.intake = ContentIntake(self, blobs, cache, self.limits)
+        self.reader = BlobReader(self, blobs, cache)
 
     async def in_thread(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         def run() -> T:
@@ -122,38 +141,13 @@ class ServiceRunner:
                 try:
                     with self.database.transaction(readonly=readonly, durable=durable) as session:
                         session.info[BLOB_STORE] = self.blobs
-                        session.info[COURSE_QUOTA] = self.course_quota
+                        session.info[CONTENT_LIMITS] = self.limits
                         return operation(session, *args)
                 except DBAPIError as e:
                     if attempt == RACE_RETRIES or not lost_race(e):
                         raise
                     log.info("Retrying %s after a concurrent change: %s", name, e.orig)
         raise AssertionError("unreachable")
-
-    # -- blobs ------------------------------------------------------------------
-
-    async def store_blobs(
-        self, contents: Sequence[bytes], held: Mapping[str, BlobInfo] | None = None
-    ) -> list[BlobInfo]:
-        """Store each content; ``held``: blobs (by sha256) known to be stored already.
-
-        Content found in ``held`` (a release's data file, sent back unchanged
-        in a submission) is neither written nor hashed again for its md5: the
-        transaction that references it checks that it is still there.
-        """
-
-        def store(data: bytes) -> BlobInfo:
-            sha256 = hashlib.sha256(data).hexdigest()
-            found = (held or {}).get(sha256)
-            return found if found is not None else self.blobs.put(data, sha256)
-
-        return await self.in_thread(lambda: [store(data) for data in contents])
-
-    async def read_blobs(self, hashes: Sequence[str]) -> list[bytes]:
-        return await self.in_thread(lambda: [self.blobs.read(h) for h in hashes])
-
-    def read_chunks(self, sha256: str) -> Iterator[bytes]:
-        return self.blobs.read_chunks(sha256)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)

@@ -15,6 +15,7 @@ from ngshare.server.service.assignments import find_assignment
 from ngshare.server.service.audit import record
 from ngshare.server.service.errors import NotFound
 from ngshare.server.service.files import FileView, StoredFile, create_fileset, list_fileset
+from ngshare.server.service.limits import require_within_limits
 from ngshare.server.service.permissions import (
     Caller,
     find_course,
@@ -96,6 +97,7 @@ def submit(
         earlier = Submission.by_idempotency_key(db, assignment, student, idempotency_key)
         if earlier is not None:
             return earlier.timestamp
+    require_within_limits(db, files)
     require_room(db, assignment.course, sum(f.blob.size for f in files))
     timestamp = utcnow()
     latest = Submission.latest(db, assignment, student)
@@ -188,11 +190,17 @@ def upload_feedback(
     student_name: str,
     timestamp: datetime.datetime,
     files: Sequence[StoredFile],
+    checked: Submission | None = None,
 ) -> None:
-    """Store feedback on one submission, replacing any earlier feedback on it."""
-    submission = check_feedback_upload(
+    """Store feedback on one submission, replacing any earlier feedback on it.
+
+    ``checked`` is the submission :func:`check_feedback_upload` returned
+    earlier in this same transaction, if it ran.
+    """
+    submission = checked or check_feedback_upload(
         db, caller, course_name, assignment_name, student_name, timestamp
     )
+    require_within_limits(db, files)
     require_room(db, submission.assignment.course, sum(f.blob.size for f in files))
     fileset_id = create_fileset(db, files)
     if submission.feedback is None:

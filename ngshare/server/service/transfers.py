@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from ngshare.protocol.api import MAX_FILES_PER_REQUEST
 from ngshare.server.service import assignments, submissions
-from ngshare.server.service.errors import BadRequest, Conflict, NotFound, TooLarge
+from ngshare.server.service.errors import BadRequest, Conflict, NotFound
 from ngshare.server.service.files import (
     FileView,
     StoredFile,
@@ -200,19 +200,15 @@ def _stored_files(
     db: Session,
     caller: Caller,
     manifest: Sequence[ManifestEntry],
-    max_total: int,
     nameable: Mapping[str, BlobInfo] | None = None,
 ) -> list[StoredFile]:
-    """Resolve a manifest to stored blobs the caller may reference.
+    """Resolve a manifest (checked by the intake) to stored blobs the caller may reference.
 
     ``nameable``: blobs (by sha256) already known to be the caller's to name,
     whose bytes came with this very request or which are in a file set they
     read; neither their permission nor their rows are looked up.
     """
     blobs = dict(nameable or {})
-    total = sum(entry.size for entry in manifest)
-    if total > max_total:
-        raise TooLarge(f"The files total {total} bytes; the limit is {max_total}")
     earlier = list(dict.fromkeys(e.sha256 for e in manifest if e.sha256 not in blobs))
     missing = missing_blobs(db, caller, earlier)
     if missing:
@@ -235,12 +231,11 @@ def release(
     course: str,
     assignment: str,
     manifest: Sequence[ManifestEntry],
-    max_total: int,
     replace: bool = False,
 ) -> None:
-    assignments.check_release(db, caller, course, assignment, replace=replace)
-    files = _stored_files(db, caller, manifest, max_total)
-    assignments.release(db, caller, course, assignment, files, replace=replace)
+    checked = assignments.check_release(db, caller, course, assignment, replace=replace)
+    files = _stored_files(db, caller, manifest)
+    assignments.release(db, caller, course, assignment, files, replace=replace, checked=checked)
 
 
 def submit(
@@ -250,7 +245,6 @@ def submit(
     assignment: str,
     manifest: Sequence[ManifestEntry],
     idempotency_key: str | None,
-    max_total: int,
     sent: Mapping[str, BlobInfo] | None = None,
 ) -> Submitted:
     found = submissions.check_submit(db, caller, course, assignment)
@@ -258,17 +252,13 @@ def submit(
     # What a submission names again mostly comes from its release.
     nameable = {sha256: BlobInfo(sha256, size, md5) for _, sha256, size, md5 in release}
     nameable.update(sent or {})
-    files = _stored_files(db, caller, manifest, max_total, nameable)
+    files = _stored_files(db, caller, manifest, nameable)
     timestamp = submissions.submit(db, caller, course, assignment, files, idempotency_key, found)
     return Submitted(timestamp, sorted(path for path, *_ in release))
 
 
-def check_submit_upload(
-    db: Session, caller: Caller, course: str, assignment: str, total: int, max_total: int
-) -> None:
-    """Everything a submission's manifest can be refused for, before its content arrives."""
-    if total > max_total:
-        raise TooLarge(f"The files total {total} bytes; the limit is {max_total}")
+def check_submit_upload(db: Session, caller: Caller, course: str, assignment: str) -> None:
+    """What a submission's (size-checked) manifest can be refused for before its content."""
     submissions.check_submit(db, caller, course, assignment)
     require_not_full(db, caller, course)
 
@@ -281,7 +271,6 @@ def submit_uploaded(
     manifest: Sequence[ManifestEntry],
     uploaded: Sequence[BlobInfo],
     idempotency_key: str | None,
-    max_total: int,
 ) -> Submitted:
     """A submission whose new content came with it: one transaction for both.
 
@@ -292,7 +281,7 @@ def submit_uploaded(
     # The submission's file set registers the new blobs and holds their
     # content against the collector (create_fileset), once for all files.
     sent = {blob.sha256: blob for blob in uploaded}
-    return submit(db, caller, course, assignment, manifest, idempotency_key, max_total, sent)
+    return submit(db, caller, course, assignment, manifest, idempotency_key, sent)
 
 
 def upload_feedback(
@@ -303,11 +292,12 @@ def upload_feedback(
     student: str,
     timestamp: datetime.datetime,
     manifest: Sequence[ManifestEntry],
-    max_total: int,
 ) -> None:
-    submissions.check_feedback_upload(db, caller, course, assignment, student, timestamp)
-    files = _stored_files(db, caller, manifest, max_total)
-    submissions.upload_feedback(db, caller, course, assignment, student, timestamp, files)
+    checked = submissions.check_feedback_upload(db, caller, course, assignment, student, timestamp)
+    files = _stored_files(db, caller, manifest)
+    submissions.upload_feedback(
+        db, caller, course, assignment, student, timestamp, files, checked=checked
+    )
 
 
 def latest_submissions(

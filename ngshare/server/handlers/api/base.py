@@ -6,18 +6,22 @@ import datetime
 import json
 from typing import Any
 
-from ngshare.protocol.api import MAX_FILES_PER_REQUEST
-from ngshare.protocol.names import file_below_file, is_sha256, is_valid_relative_path
 from ngshare.protocol.timestamps import parse_iso
 from ngshare.server.handlers.base import APIError, APIHandler
+from ngshare.server.service.errors import ServiceError
 from ngshare.server.service.files import FileView
+from ngshare.server.service.intake import require_sha256
 from ngshare.server.service.transfers import ManifestEntry
+
+# The route of one assignment, below which its submissions and feedback are.
+ASSIGNMENT = r"courses/([^/]+)/assignments/([^/]+)"
 
 
 def check_sha256(value: object) -> str:
-    if not is_sha256(value):
-        raise APIError(400, "A blob is named by its sha256: 64 lowercase hex digits")
-    return value
+    try:
+        return require_sha256(value)
+    except ServiceError as e:
+        raise APIError(e.status, e.message) from None
 
 
 def manifest_json(files: list[FileView]) -> list[dict[str, Any]]:
@@ -27,52 +31,30 @@ def manifest_json(files: list[FileView]) -> list[dict[str, Any]]:
 class JSONHandler(APIHandler):
     """Own-API handlers: JSON in, JSON out."""
 
-    @property
-    def limits(self) -> Any:
-        return self.settings["limits"]
-
     def json_body(self) -> dict[str, Any]:
+        return self.json_object(self.request.body)
+
+    def json_object(self, raw: bytes | None) -> dict[str, Any]:
         try:
-            body = json.loads(self.request.body or b"null")
+            body = json.loads(raw or b"null")
         except ValueError:
             raise APIError(400, "The body is not valid JSON") from None
         if not isinstance(body, dict):
             raise APIError(400, "The body must be a JSON object")
         return body
 
-    def manifest(self) -> list[ManifestEntry]:
-        return self.manifest_of(self.json_body())
+    def manifest(self, raw: bytes | None = None) -> list[ManifestEntry]:
+        """The manifest of the JSON body (or of ``raw``), checked by the intake."""
+        fields = self.json_body() if raw is None else self.json_object(raw)
+        try:
+            return self.runner.intake.manifest(fields)
+        except ServiceError as e:
+            raise APIError(e.status, e.message) from None
 
-    def manifest_of(self, body: dict[str, Any]) -> list[ManifestEntry]:
-        """The checked manifest of a JSON body or a bundle's first line."""
-        files = body.get("files")
-        if not isinstance(files, list):
-            raise APIError(400, 'Send the files as {"files": [{path, sha256, size}, ...]}')
-        if len(files) > MAX_FILES_PER_REQUEST:
-            raise APIError(413, f"At most {MAX_FILES_PER_REQUEST} files per manifest")
-        entries: list[ManifestEntry] = []
-        seen: set[str] = set()
-        for item in files:
-            if not isinstance(item, dict):
-                raise APIError(400, "Each file must be an object {path, sha256, size}")
-            path, size = item.get("path"), item.get("size")
-            if not is_valid_relative_path(path):
-                raise APIError(400, "Illegal path")
-            assert isinstance(path, str)
-            if path in seen:
-                raise APIError(400, f"Duplicate path: {path}")
-            seen.add(path)
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise APIError(400, f"Size of {path} must be a non-negative integer")
-            if size > self.limits.max_file_size:
-                raise APIError(
-                    413, f"{path} is larger than the limit of {self.limits.max_file_size} bytes"
-                )
-            entries.append(ManifestEntry(path, check_sha256(item.get("sha256")), size))
-        clash = file_below_file(seen)
-        if clash is not None:
-            raise APIError(400, f"Illegal path: {clash[1]} is inside the file {clash[0]}")
-        return entries
+    def check_no_content_encoding(self) -> None:
+        """Bodies of frames: each frame says its own encoding, the body has none."""
+        if self.request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise APIError(415, "Frames carry their own encoding; send no Content-Encoding")
 
     def flag(self, name: str) -> bool:
         """A true/false query argument (absent is false)."""

@@ -31,7 +31,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "Conflict",
         413: "Too large",
         415: "Unsupported encoding",
-        503: "A dependency is unavailable",
+        503: "A dependency is unavailable (the database, the blob store)",
+        507: "The blob store is full: nothing was stored; the same upload works once it has room",
     }
     return {
         str(s): {
@@ -279,7 +280,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "requestBody": _MANIFEST_BODY,
                 "responses": {
                     **_ok(_success_with(), "201", "Released"),
-                    **_errors(400, 404, 409, 413),
+                    **_errors(400, 404, 409, 413, 503, 507),
                 },
             },
             "delete": {
@@ -325,7 +326,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                         "201",
                         "Submitted",
                     ),
-                    **_errors(400, 404, 409, 413, 415),
+                    **_errors(400, 404, 409, 413, 415, 503, 507),
                 },
             },
             "get": {
@@ -371,7 +372,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "requestBody": _MANIFEST_BODY,
                 "responses": {
                     **_ok(_success_with(), "201", "Stored"),
-                    **_errors(400, 404, 409, 413),
+                    **_errors(400, 404, 409, 413, 503, 507),
                 },
             },
         },
@@ -428,7 +429,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                 },
                 "responses": {
                     **_ok(_success_with(blobs=_BLOB_LIST), "201", "Stored"),
-                    **_errors(400, 413, 415),
+                    **_errors(400, 413, 415, 503, 507),
                 },
             }
         },
@@ -479,7 +480,7 @@ def build_document(base_url: str) -> dict[str, Any]:
                         "201",
                         "Stored",
                     ),
-                    **_errors(400, 413, 415),
+                    **_errors(400, 413, 415, 503, 507),
                 },
             },
             "get": {

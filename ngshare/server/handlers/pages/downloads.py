@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import posixpath
 import zipfile
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -79,8 +78,7 @@ class DownloadHandler(PageHandler):
         else:
             self.set_header("Content-Disposition", content_disposition("attachment", name))
         self.set_header("Content-Length", str(found.size))
-        chunks = await self.runner.in_thread(self.runner.read_chunks, found.sha256)
-        while chunk := await self.runner.in_thread(next, chunks, b""):
+        async for chunk in self.runner.reader.pieces(found.sha256, found.size):
             self.write(chunk)
             await self.flush()
         await self.finish()
@@ -136,10 +134,7 @@ class ZipStream:
             return
         large = content.size >= ZIP64_LIMIT
         entry = await self.runner.in_thread(self.zip.open, info, "w", force_zip64=large)
-        chunks: Iterator[bytes] = await self.runner.in_thread(
-            self.runner.read_chunks, content.sha256
-        )
-        while chunk := await self.runner.in_thread(next, chunks, b""):
+        async for chunk in self.runner.reader.pieces(content.sha256, content.size):
             await self.runner.in_thread(entry.write, chunk)
             await self.send()
         await self.runner.in_thread(entry.close)

@@ -26,7 +26,7 @@ class AssignmentHandler(V1Handler):
         key = release_key(views)
         encoded = self.release_cache.get(key)
         if encoded is None:
-            contents = await self.runner.read_blobs([v.sha256 for v in views])
+            contents = await self.runner.reader.read_all([v.sha256 for v in views])
             encoded = await self.runner.in_thread(encode_release, views, contents)
             self.release_cache.put(key, encoded)
         self._cached_etag = encoded.etag

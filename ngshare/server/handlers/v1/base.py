@@ -20,9 +20,9 @@ from ngshare.server.handlers.base import APIError
 from ngshare.server.handlers.streamed import StreamedBodyHandler
 from ngshare.server.handlers.v1.form import parse_form
 from ngshare.server.handlers.v1.release_cache import ReleaseCache
-from ngshare.server.handlers.v1.tree import Recognise, UploadedFile, decode_tree, encode_tree
-from ngshare.server.service import quota
+from ngshare.server.handlers.v1.tree import Recognise, decode_tree, encode_tree
 from ngshare.server.service.files import FileView, StoredFile
+from ngshare.server.service.intake import UploadedFile
 
 
 @web.stream_request_body
@@ -34,24 +34,24 @@ class V1Handler(StreamedBodyHandler):
 
     @property
     def max_body_size(self) -> int:
-        return int(self.settings["limits"].max_body_size)
+        """The largest request body (an HTTP limit: v1 bodies are buffered whole)."""
+        return int(self.settings["max_body_size"])
 
     async def prepare(self) -> None:
         await super().prepare()
-        if self._finished:
+        if self.answered_early:
             return
         self._body_parts = []
-        if self.uploads_files and self.request.method == "POST" and self.runner.course_quota:
+        if self.uploads_files and self.request.method == "POST":
             # A full course refuses before its upload is read. (The exact
             # check, with the decoded sizes, runs when the files are stored.)
-            await self.call(quota.require_not_full, self.path_args[0], readonly=True)
-        length = self.request.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self.max_body_size:
+            await self.runner.intake.check_course_not_full(self.caller, self.path_args[0])
+        length = self.declared_length()
+        if length is not None and length > self.max_body_size:
             self._refuse_large_body()
             return
-        # data_received() enforces the limit with a JSON answer; the
-        # connection's own cap is a backstop for bodies without a length.
-        self.request.connection.set_max_body_size(self.max_body_size + 1024 * 1024)  # type: ignore[union-attr]
+        # data_received() enforces the limit with a JSON answer.
+        self.cap_body(self.max_body_size + 1024 * 1024)
 
     def _refuse_large_body(self) -> None:
         self.refuse(413, f"The request is larger than the limit of {self.max_body_size} bytes")
@@ -60,7 +60,7 @@ class V1Handler(StreamedBodyHandler):
         self._body_parts = []
 
     def data_received(self, chunk: bytes) -> None:
-        if self._finished:
+        if self.answered_early:
             return
         self._body_size += len(chunk)
         if self._body_size > self.max_body_size:
@@ -70,7 +70,7 @@ class V1Handler(StreamedBodyHandler):
 
     async def read_form(self) -> None:
         """Parse the form body (in a worker thread) so get_argument() sees its fields."""
-        if self._finished:
+        if self.answered_early:
             raise web.Finish()  # already refused while the body arrived
         if self.body_complete:
             return
@@ -122,16 +122,14 @@ class V1Handler(StreamedBodyHandler):
     async def store_files(
         self, files: Sequence[UploadedFile], held: Sequence[FileView] = ()
     ) -> list[StoredFile]:
-        """Store the files' content, except what is known to be stored (``held``)."""
-        known = {v.sha256: v.blob for v in held}
-        new = [f for f in files if f.stored is None]
-        infos = iter(await self.runner.store_blobs([f.content for f in new], known))
-        return [
-            StoredFile(f.path, next(infos) if f.stored is None else f.stored.blob) for f in files
-        ]
+        """Hand the files to the intake: checked against every limit, then stored.
+
+        Content known to be stored already (``held``) is not stored again.
+        """
+        return await self.runner.intake.store_tree(files, held)
 
     async def encoded_tree(self, views: Sequence[FileView]) -> list[dict[str, str]]:
         if self.list_only:
             return encode_tree(views, None)
-        contents = await self.runner.read_blobs([v.sha256 for v in views])
+        contents = await self.runner.reader.read_all([v.sha256 for v in views])
         return await self.runner.in_thread(encode_tree, views, contents)

@@ -11,24 +11,15 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ngshare.protocol.names import file_below_file, is_valid_relative_path
 from ngshare.server.handlers.base import APIError
 from ngshare.server.handlers.v1.fields import decode_json
 from ngshare.server.service.files import FileView
+from ngshare.server.service.intake import UploadedFile
 
 _WHITESPACE = "\r\n\t "
 _DROP_WHITESPACE = str.maketrans("", "", _WHITESPACE)
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    path: str
-    content: bytes
-    #: Set when the content was recognised as a stored file's by its
-    #: encoding; ``content`` is then empty, never decoded.
-    stored: FileView | None = None
 
 
 #: Finds the stored file whose base64 encoding is a given text, if any.

@@ -9,6 +9,16 @@ S3-compatible bucket) can implement it: open a :class:`BlobWriter`, stream
 bytes into it, ``commit()`` it; read a blob back in chunks by hash. Every
 method is synchronous and may block: the server calls them from worker threads.
 
+A store is a traitlets configurable, chosen by ``NgshareApp.blob_store`` (a
+``Type`` setting) and built the same way for the server and its maintenance
+commands: ``StoreClass(parent=app, database=database)``. Its own settings are
+its traits (``c.StoreClass.x = ...``); :meth:`BlobStore.check` runs once at
+start-up, so a store that cannot reach its back end stops the server with one
+line instead of failing its first upload. A new store is a new class and
+nothing else. A store reports a fault of its back end as an ``OSError``
+(``errno.ENOSPC`` or ``errno.EDQUOT`` when it is full): the service layer
+answers those with 507 or 503 instead of a 500.
+
 Stores: :mod:`ngshare.server.storage.blobs.filesystem` (the default) and
 :mod:`ngshare.server.storage.blobs.database` (blobs in the database, for replicas that share
 nothing else).
@@ -22,10 +32,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from traitlets import Instance
+from traitlets.config import LoggingConfigurable
+from traitlets.traitlets import MetaHasTraits
+
+from ngshare.server.storage.db import Database
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 CHUNK_SIZE = 1024 * 1024
+# The stores NgshareApp.blob_store knows by a short name; any other is named
+# by its dotted class name.
+STORE_NAMES = {
+    "filesystem": "ngshare.server.storage.blobs.filesystem.FilesystemBlobStore",
+    "database": "ngshare.server.storage.blobs.database.DatabaseBlobStore",
+}
 
 
 class BlobNotFound(KeyError):
@@ -68,8 +90,33 @@ class BlobWriter(abc.ABC):
         """Throw away what was written."""
 
 
-class BlobStore(abc.ABC):
+class BlobStoreUnusable(Exception):
+    """The store cannot work with its settings (raised by :meth:`BlobStore.check`)."""
+
+
+class _ConfigurableABC(MetaHasTraits, abc.ABCMeta):
+    """Traits and abstract methods in one class."""
+
+
+class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
     """Where blob contents live."""
+
+    database = Instance(
+        Database,
+        allow_none=True,
+        help="The server's database, for a store that keeps blobs there (others ignore it).",
+    )
+
+    def check(self) -> None:
+        """Start-up check: raise :class:`BlobStoreUnusable` saying what is wrong.
+
+        The server runs it before it listens and the maintenance commands
+        before they act; a store with nothing to check keeps this one.
+        """
+
+    def describe(self) -> str:
+        """Where the blobs are, for the start-up log (never a secret)."""
+        return type(self).__name__
 
     @abc.abstractmethod
     def writer(self) -> BlobWriter: ...

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -24,7 +25,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ngshare.protocol.timestamps import utcnow
-from ngshare.server.storage.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
+from ngshare.server.storage.blobs import (
+    CHUNK_SIZE,
+    BlobInfo,
+    BlobNotFound,
+    BlobStore,
+    BlobStoreUnusable,
+    BlobWriter,
+)
 from ngshare.server.storage.db import read_connection
 from ngshare.server.storage.models import BlobChunk, BlobContent
 
@@ -62,8 +70,18 @@ class _DatabaseWriter(BlobWriter):
 
 
 class DatabaseBlobStore(BlobStore):
-    def __init__(self, engine: Engine) -> None:
+    """Blobs in the tables ``blob_contents`` and ``blob_chunks`` of the server's database."""
+
+    def __init__(self, engine: Engine | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if engine is None:
+            if self.database is None:
+                raise BlobStoreUnusable("The database blob store needs the server's database")
+            engine = self.database.engine
         self.engine = engine
+
+    def describe(self) -> str:
+        return "in the database"
 
     def writer(self) -> BlobWriter:
         return _DatabaseWriter(self)

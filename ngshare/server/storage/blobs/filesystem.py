@@ -2,7 +2,8 @@
 
 Each blob is written to a temporary file under ``<root>/tmp`` (the same file
 system), fsynced and renamed into place, so a reader (or a crash) never sees a
-half-written blob.
+half-written blob. A write that fails (a full disk) removes its temporary file:
+nothing partial stays behind.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from traitlets import Unicode, default
 
 from ngshare.protocol.names import is_sha256
-from ngshare.server.storage.blobs import CHUNK_SIZE, BlobInfo, BlobNotFound, BlobStore, BlobWriter
+from ngshare.server.storage.blobs import (
+    CHUNK_SIZE,
+    BlobInfo,
+    BlobNotFound,
+    BlobStore,
+    BlobStoreUnusable,
+    BlobWriter,
+)
 from ngshare.server.storage.private_files import private_directory, warn_if_readable_by_others
 
 if TYPE_CHECKING:
@@ -38,16 +48,20 @@ class _FilesystemWriter(BlobWriter):
 
     def commit(self) -> BlobInfo:
         info = self.info()
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        final = self._store.path_for(info.sha256)
-        if _claim(final):
-            # Same content already stored, and now marked as just used, so the
-            # garbage collector keeps it: nothing to write.
-            self._tmp_path.unlink()
-        else:
-            _install(self._tmp_path, final)
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            final = self._store.path_for(info.sha256)
+            if _claim(final):
+                # Same content already stored, and now marked as just used, so the
+                # garbage collector keeps it: nothing to write.
+                self._tmp_path.unlink()
+            else:
+                _install(self._tmp_path, final)
+        except BaseException:
+            self.abort()
+            raise
         self._done = True
         return info
 
@@ -55,7 +69,10 @@ class _FilesystemWriter(BlobWriter):
         if self._done:
             return
         self._done = True
-        self._file.close()
+        # Closing flushes what is buffered, which fails on a full disk: the
+        # file goes either way.
+        with contextlib.suppress(OSError):
+            self._file.close()
         with contextlib.suppress(FileNotFoundError):
             self._tmp_path.unlink()
 
@@ -93,10 +110,34 @@ def _fsync_dir(path: Path) -> None:
 class FilesystemBlobStore(BlobStore):
     """Blobs as files ``<root>/ab/cd/<sha256>``, temp files in ``<root>/tmp``."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    path = Unicode(
+        help="""The blobs' directory. Set it as NgshareApp.storage_path
+        (--storage-path, $NGSHARE_STORAGE_PATH), where the server's other
+        paths are: this store takes it from there."""
+    )
+
+    @default("path")
+    def _default_path(self) -> str:
+        # The application's setting, as jupyter_server's contents manager
+        # takes its root_dir from the server.
+        return str(getattr(self.parent, "storage_path", "") or "")
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+        if root is not None:
+            kwargs["path"] = os.fspath(root)
+        super().__init__(**kwargs)
+        if not self.path:
+            raise BlobStoreUnusable("The filesystem blob store needs a directory (storage_path)")
+        self.root = Path(self.path)
         self.tmp_dir = private_directory(self.root / "tmp")
         warn_if_readable_by_others(self.root, "The blob store")
+
+    def check(self) -> None:
+        if not os.access(self.tmp_dir, os.W_OK | os.X_OK):
+            raise BlobStoreUnusable(f"The blob directory {self.root} is not writable")
+
+    def describe(self) -> str:
+        return str(self.root)
 
     def path_for(self, sha256: str) -> Path:
         if not is_sha256(sha256):
