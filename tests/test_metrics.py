@@ -6,6 +6,7 @@ checked is what Prometheus would scrape.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 
@@ -79,6 +80,25 @@ def test_metrics_move_when_a_student_submits_and_name_nobody(server: ServerProce
     assert value(after, received, handler="SubmitHandler") > value(
         before, received, handler="SubmitHandler"
     )
+    transfers = "ngshare_transfers_total"
+    submitted = {"kind": "submission", "api": "v1"}
+    assert value(after, transfers, **submitted) == value(before, transfers, **submitted) + 1
+
+    # The same over the own API: a manifest of content uploaded first.
+    zoe = server.client("zoë")
+    content = b"own api"
+    sha = hashlib.sha256(content).hexdigest()
+    assert zoe.request("PUT", "api", "v2", "blobs", sha, data=content).status_code == 201
+    manifest = {"files": [{"path": "a.txt", "sha256": sha, "size": len(content)}]}
+    own = zoe.post(
+        "api", "v2", "courses", COURSE, "assignments", "ps1", "submissions", json=manifest
+    )
+    assert own.status_code == 201, own.text
+    final = scrape(server)
+    own_api = {"kind": "submission", "api": "v2"}
+    assert value(final, transfers, **own_api) == value(after, transfers, **own_api) + 1
+    assert value(final, transfers, **submitted) == value(after, transfers, **submitted)
+
     operation = {"operation": "submit"}
     database = "ngshare_database_operation_seconds_count"
     assert value(after, database, **operation) == value(before, database, **operation) + 1

@@ -44,6 +44,10 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     requires_auth = True
 
     current_user: Caller | None
+    #: What a successful POST or PUT of this handler stores (release,
+    #: submission or feedback), counted by API in ngshare_transfers_total.
+    transfer_kind: str | None = None
+    api_name = ""
     _in_flight = False
     _sent_bytes = 0
     #: Set once the request was answered before its method ran: sent to the

@@ -36,6 +36,9 @@ def record_metrics(handler: RequestHandler) -> None:
     metrics.REQUEST_DURATION.labels(name, handler.request.method or "", str(status)).observe(
         handler.request.request_time()
     )
+    kind = getattr(handler, "transfer_kind", None)
+    if kind and 200 <= status < 300 and handler.request.method in ("POST", "PUT"):
+        metrics.TRANSFERS.labels(kind, handler.api_name).inc()  # type: ignore[attr-defined]
     authenticated = getattr(handler, "current_user", None) is not None
     reason = metrics.refusal_reason(status, authenticated=authenticated)
     if reason is not None:

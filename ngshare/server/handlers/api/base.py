@@ -31,6 +31,8 @@ def manifest_json(files: list[FileView]) -> list[dict[str, Any]]:
 class JSONHandler(APIHandler):
     """Own-API handlers: JSON in, JSON out."""
 
+    api_name = "v2"
+
     def json_body(self) -> dict[str, Any]:
         return self.json_object(self.request.body)
 

@@ -27,6 +27,8 @@ class AssignmentsHandler(JSONHandler):
 class ReleaseHandler(BlobSendingHandler):
     """``courses/{c}/assignments/{a}``: the released files."""
 
+    transfer_kind = "release"
+
     async def get(self, course: str, assignment: str) -> None:
         """The manifest (JSON), or with ``Accept: application/x-ngshare-bundle`` a bundle.
 

@@ -35,6 +35,8 @@ class SubmissionsHandler(StreamedBodyHandler, JSONHandler):
     everything a collect needs in one request.
     """
 
+    transfer_kind = "submission"
+
     # A JSON manifest is read whole: no larger than a bundle's manifest line.
     MAX_JSON = blob_frames.MAX_BUNDLE_HEAD
 
@@ -140,6 +142,8 @@ class SubmissionHandler(JSONHandler):
 
 class FeedbackHandler(JSONHandler):
     """``.../submissions/{student}/{timestamp}/feedback``."""
+
+    transfer_kind = "feedback"
 
     async def get(self, course: str, assignment: str, student: str, timestamp: str) -> None:
         found = await self.call(

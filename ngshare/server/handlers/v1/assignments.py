@@ -14,6 +14,7 @@ class AssignmentListHandler(V1Handler):
 
 
 class AssignmentHandler(V1Handler):
+    transfer_kind = "release"
     uploads_files = True
     _cached_etag: str | None = None
 

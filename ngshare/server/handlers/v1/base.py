@@ -27,6 +27,7 @@ from ngshare.server.service.intake import UploadedFile
 
 @web.stream_request_body
 class V1Handler(StreamedBodyHandler):
+    api_name = "v1"
     #: Whether POST carries files into a course (the first path argument).
     uploads_files = False
     _body_parts: list[bytes]

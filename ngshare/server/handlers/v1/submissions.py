@@ -29,6 +29,7 @@ class StudentSubmissionListHandler(V1Handler):
 
 
 class SubmitHandler(V1Handler):
+    transfer_kind = "submission"
     uploads_files = True
 
     async def post(self, course: str, assignment: str) -> None:
@@ -58,6 +59,7 @@ class SubmissionHandler(V1Handler):
 
 
 class FeedbackHandler(V1Handler):
+    transfer_kind = "feedback"
     uploads_files = True
 
     async def post(self, course: str, assignment: str, student: str) -> None:
