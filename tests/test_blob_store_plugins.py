@@ -85,7 +85,8 @@ def test_a_store_with_its_own_setting_and_check_plugs_in(
     # Its check fails without its setting: the server stops, saying why in one line.
     with pytest.raises(RuntimeError, match="exited with 1") as failed:
         start_server(extra_args=store, env=env)
-    assert "Blob store LabelledStore unusable: LabelledStore.label is not set" in str(failed.value)
+    expected = "ngshare: error: The blob store LabelledStore is unusable: "
+    assert expected + "LabelledStore.label is not set" in str(failed.value)
     assert "Traceback" not in str(failed.value)
 
     # The maintenance commands build the store the same way.

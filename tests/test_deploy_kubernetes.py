@@ -45,6 +45,7 @@ from kubernetes_manifests import (
 from server_process import clean_env, free_port, fresh_database, wait_for_health
 
 from ngshare.server.app import NgshareApp
+from ngshare.server.storage.blobs.database import DatabaseBlobStore
 
 KUBERNETES_VERSION = "1.30.0"
 HUB_LABEL = "hub.jupyter.org/network-access-hub"
@@ -146,7 +147,7 @@ def test_postgresql_runs_replicas_sharing_only_the_database() -> None:
     deployment = resource("postgresql", "Deployment")
     assert deployment["spec"]["replicas"] >= 2
     assert "PersistentVolumeClaim" not in kinds("postgresql")
-    assert ngshare_options("postgresql").blob_store == "database"
+    assert ngshare_options("postgresql").blob_store is DatabaseBlobStore
     env = {e["name"]: e for e in container("postgresql")["env"]}
     for variable, key in (("NGSHARE_DB_URL", "db-url"), ("NGSHARE_COOKIE_SECRET", "cookie-secret")):
         assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "ngshare", "key": key}

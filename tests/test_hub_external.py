@@ -39,10 +39,12 @@ def external_ngshare(
 
     The hub routes to the one on ``hub.ngshare_port``; others (``port=0``: any
     free port) are replicas a load balancer could send the same browser to.
+    Replicas share one blob directory beside their own, as they must.
     """
     return ServerProcess(
         db_url=db_url,
         workdir=workdir,
+        storage_path=workdir.parent / "shared-blobs",
         users=(),
         admins=(NGSHARE_ADMIN,),
         port=port,

@@ -392,15 +392,16 @@ class NgshareApp(StrictApplication):
 
     def initialize(self, argv: list[str] | None = None) -> None:
         super().initialize(argv)
-        if self.subapp is not None:
-            return
+        if self.subapp is None:
+            self._route_logs()
+
+    def load_settings(self) -> None:
         if self.generate_config:
             return  # -f names the file to write, not one to read
         given = "config_file" in self.cli_config.get("NgshareApp", {})
         self.load_config_file_strictly(self.config_file, given=given)
         # Command-line values win over the config file.
         self.update_config(self.cli_config)
-        self._route_logs()
 
     def _route_logs(self) -> None:
         self.log.propagate = False

@@ -12,6 +12,7 @@ import datetime
 import getpass
 
 from traitlets import Bool, Float
+from traitlets.config import Configurable
 
 from ngshare.protocol.timestamps import format_iso
 from ngshare.server.app import NgshareApp
@@ -39,13 +40,25 @@ class MaintenanceCommand(StrictApplication):
         "blob-store": "NgshareApp.blob_store",
     }
 
+    _settings: NgshareApp | None = None
+
+    def load_settings(self) -> None:
+        self._settings = None
+        self.server_settings()
+
+    def known_classes(self) -> list[type[Configurable]]:
+        # The server's classes: its blob store's options may be given here too.
+        return [*super().known_classes(), *self.server_settings().classes]
+
     def server_settings(self) -> NgshareApp:
         """The settings exactly as the server reads them: config file, then command line."""
-        settings = NgshareApp(config=self.config)
-        given = "config_file" in self.cli_config.get("NgshareApp", {})
-        settings.load_config_file_strictly(settings.config_file, given=given)
-        settings.update_config(self.cli_config)
-        return settings
+        if self._settings is None:
+            settings = NgshareApp(config=self.config)
+            given = "config_file" in self.cli_config.get("NgshareApp", {})
+            settings.load_config_file_strictly(settings.config_file, given=given)
+            settings.update_config(self.cli_config)
+            self._settings = settings
+        return self._settings
 
 
 class UpgradeDB(MaintenanceCommand):

@@ -82,7 +82,16 @@ class StrictApplication(Application):
     def initialize(self, argv: list[str] | None = None) -> None:
         self.parse_command_line(argv)
         if self.subapp is None:
-            self.check_command_line([type(self), Application, *self.classes])
+            self.load_settings()
+            # After the config files: they may choose classes (a blob store)
+            # whose options the command line sets.
+            self.check_command_line(self.known_classes())
+
+    def load_settings(self) -> None:
+        """Read what comes after the command line (config files); for subclasses."""
+
+    def known_classes(self) -> list[type[Configurable]]:
+        return [type(self), Application, *self.classes]
 
     def parse_command_line(self, argv: list[str] | None = None) -> None:
         self._reading_command_line = True

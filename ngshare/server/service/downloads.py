@@ -9,10 +9,11 @@ read a blob is decided before: by the operations that list a caller's files.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from ngshare.server.service.errors import NotFound
+from ngshare.server.service.errors import Unavailable
 from ngshare.server.service.store_faults import store_faults
 from ngshare.server.storage.blobs import BlobNotFound, BlobStore
 from ngshare.server.storage.blobs.gzip_cache import GzipCache
@@ -20,7 +21,30 @@ from ngshare.server.storage.blobs.gzip_cache import GzipCache
 if TYPE_CHECKING:
     from ngshare.server.service.runner import ServiceRunner
 
+log = logging.getLogger("ngshare")
+
 T = TypeVar("T")
+
+
+def content_missing(sha256: str) -> Unavailable:
+    """A blob the database lists is not in the store: the store is wrong, not the request.
+
+    Who may read what was decided before the read, from the database; so a
+    blob missing here means the store and the database disagree (a replica
+    with a blob directory of its own, a lost volume, a bad restore). That is
+    the service failing, a 503 naming the problem, never a 404 or a 500.
+    """
+    log.error(
+        "Blob %s is listed in the database but missing from the blob store: does this "
+        "server use the same store as the others? `ngshare verify-storage` lists every "
+        "missing blob.",
+        sha256,
+    )
+    return Unavailable(
+        "Stored content is missing from this server's blob store; an admin must check its "
+        "storage (ngshare verify-storage)"
+    )
+
 
 # Blobs up to this size are read whole, larger ones streamed in chunks.
 WHOLE_READ_LIMIT = 8 * 1024 * 1024
@@ -44,8 +68,8 @@ class BlobReader:
             with store_faults("reading blobs"):
                 try:
                     return function(*args)
-                except BlobNotFound:
-                    raise NotFound("Blob not found") from None
+                except BlobNotFound as missing:
+                    raise content_missing(str(missing.args[0]) if missing.args else "?") from None
 
         return await self.runner.in_thread(guarded)
 

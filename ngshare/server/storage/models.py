@@ -37,6 +37,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -260,6 +261,41 @@ class BlobContent(Base):
     last_used: Mapped[datetime.datetime] = mapped_column(
         DateTime, default=utcnow, server_default=func.current_timestamp()
     )
+
+
+class BlobStoreIdentity(Base):
+    """Which blob store holds this database's content, for stores that can be told apart.
+
+    A filesystem store writes a random identity into its directory and the
+    first server to start records it here; a server whose directory holds
+    another identity (its own volume, not the shared one) refuses to start,
+    instead of answering for content it does not have.
+    """
+
+    __tablename__ = "blob_store_identities"
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @classmethod
+    def claim(cls, session: Session, kind: str, identity: str) -> BlobStoreIdentity:
+        """The recorded identity of ``kind``: ``identity`` if none was recorded yet.
+
+        Two servers starting at once both try to record theirs; the one that
+        loses the primary key reads the winner's.
+        """
+        found = session.get(cls, kind)
+        if found is not None:
+            return found
+        try:
+            with session.begin_nested():
+                session.add(cls(kind=kind, identity=identity))
+        except IntegrityError:
+            pass
+        found = session.get(cls, kind, populate_existing=True)
+        assert found is not None
+        return found
 
 
 class BlobChunk(Base):

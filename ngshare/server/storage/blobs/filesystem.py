@@ -28,10 +28,18 @@ from ngshare.server.storage.blobs import (
     BlobStoreUnusable,
     BlobWriter,
 )
+from ngshare.server.storage.models import BlobStoreIdentity
 from ngshare.server.storage.private_files import private_directory, warn_if_readable_by_others
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from ngshare.server.storage.db import Database
+
+# The file in the store's directory that names it, and the kind under which
+# the database records it.
+IDENTITY_FILE = "store-id"
+IDENTITY_KIND = "filesystem"
 
 
 class _FilesystemWriter(BlobWriter):
@@ -135,6 +143,36 @@ class FilesystemBlobStore(BlobStore):
     def check(self) -> None:
         if not os.access(self.tmp_dir, os.W_OK | os.X_OK):
             raise BlobStoreUnusable(f"The blob directory {self.root} is not writable")
+        if self.database is not None:
+            self._check_identity(self.database)
+
+    def identity(self) -> str:
+        """This directory's identity, written on first use (it travels with a copy or backup)."""
+        path = self.root / IDENTITY_FILE
+        if not path.exists():
+            # Written aside and linked into place: two servers starting on one
+            # fresh volume at once end up with the same identity.
+            aside = self.tmp_dir / f"{IDENTITY_FILE}-{uuid.uuid4().hex}"
+            aside.write_text(uuid.uuid4().hex + "\n", encoding="ascii")
+            os.chmod(aside, 0o600)
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+            aside.unlink()
+        return path.read_text(encoding="ascii").strip()
+
+    def _check_identity(self, database: Database) -> None:
+        mine = self.identity()
+        with database.transaction() as session:
+            recorded = BlobStoreIdentity.claim(session, IDENTITY_KIND, mine)
+            theirs, since = recorded.identity, recorded.recorded_at
+        if theirs != mine:
+            raise BlobStoreUnusable(
+                f"{self.root} is not the blob store this database's content is in (store "
+                f"{mine}; the database has used store {theirs} since {since:%Y-%m-%d}). "
+                "Replicas must share one blob store: one shared volume, or "
+                "--blob-store=database. If this directory really holds the content (moved or "
+                f"restored), copy its {IDENTITY_FILE} file with it."
+            )
 
     def describe(self) -> str:
         return str(self.root)
