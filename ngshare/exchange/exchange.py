@@ -1,8 +1,9 @@
 """The base class of every ngshare exchange action.
 
 It holds the configuration all actions share (the server URL, timeouts,
-retries, the submission cache, ``path_includes_course``), builds the HTTP
-client when a command runs, and makes sure that a failed request is logged
+retries, the submission cache, ``path_includes_course``), opens the client's
+connection (:mod:`ngshare.client`) when a command runs and closes it at the
+end, and turns a failed request into nbgrader's ``ExchangeError``, logged
 with the server's message before nbgrader turns it into "nbgrader <command>
 failed": nbgrader's apps only print that summary, not the error itself.
 """
@@ -19,8 +20,11 @@ from nbgrader.exchange.abc import Exchange as ABCExchange
 from nbgrader.exchange.abc import ExchangeError
 from traitlets import Bool, Float, Integer, Unicode, default
 
+from ngshare import __version__
+from ngshare.client.connection import Connection
+from ngshare.client.errors import ClientError, PermissionRefused
 from ngshare.exchange import settings
-from ngshare.exchange.client import NgshareClient, NgshareError
+from ngshare.exchange.errors import NgshareError
 from ngshare.exchange.known_content import KnownContent
 
 
@@ -100,7 +104,7 @@ class Exchange(ABCExchange):
         ),
     ).tag(config=True)
 
-    _client: NgshareClient | None = None
+    _client: Connection | None = None
 
     @property
     def username(self) -> str:
@@ -112,15 +116,18 @@ class Exchange(ABCExchange):
         return KnownContent(self.cache, self.client.base_url, course, assignment)
 
     @property
-    def client(self) -> NgshareClient:
+    def client(self) -> Connection:
+        """This command's connection to ngshare, opened on first use."""
         if self._client is None:
-            self._client = NgshareClient(
+            self._client = Connection(
                 settings.service_url(self.ngshare_url),
                 settings.api_token(),
+                sources=settings.SOURCES,
                 timeout=self.timeout,
                 connect_timeout=self.connect_timeout,
                 retries=self.retries,
                 backoff=self.retry_backoff,
+                user_agent=f"ngshare.exchange/{__version__}",
                 log=self.log,
             )
         return self._client
@@ -134,15 +141,18 @@ class Exchange(ABCExchange):
             return super().start()
         except ReportedError:
             raise
-        except ExchangeError as error:
+        except ClientError as error:
             message = str(error)
-            if isinstance(error, NgshareError) and error.server_message == "Permission denied":
+            if isinstance(error, PermissionRefused):
                 message += (
                     f" You are {self.username!r} to ngshare: this needs a member of the"
                     " course (or, for instructor commands, one of its instructors)."
                 )
             # nbgrader's apps only print "nbgrader <command> failed": say why.
             self.log.critical("%s", message)
+            raise NgshareError(error, message) from None
+        except ExchangeError as error:
+            self.log.critical("%s", error)
             raise
         finally:
             if self._client is not None:

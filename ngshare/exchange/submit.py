@@ -25,8 +25,9 @@ from pathlib import Path
 from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 from nbgrader.utils import find_all_notebooks
 
-from ngshare.exchange.assignments import release_listing
-from ngshare.exchange.content import assignment_path, local_timestamp, submit_files
+from ngshare.client import api
+from ngshare.client.uploads import submit_bundle
+from ngshare.exchange.assignments import local_timestamp
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import (
     FileRules,
@@ -89,7 +90,8 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
     def copy_files(self) -> None:
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
         if self.strict:
-            self.check_filename_diff(release_listing(self.client, course_id, assignment_id))
+            released = api.release_manifest(self.client, course_id, assignment_id)
+            self.check_filename_diff([entry.path for entry in released])
         files = find_files(Path(self.src_path), FileRules.from_coursedir(self.coursedir), self.log)
         total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
         self.log.info("Source: %s", self.src_path)
@@ -98,12 +100,13 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         )
         what = f"submit assignment {assignment_id!r} of course {course_id!r}"
         known = self.known_content(course_id, assignment_id)
-        response, manifest = submit_files(
+        response, manifest = submit_bundle(
             self.client,
             files,
-            (*assignment_path(course_id, assignment_id), "submissions"),
-            what,
-            self.client.new_idempotency_key(),
+            course_id,
+            assignment_id,
+            what=what,
+            idempotency_key=self.client.new_idempotency_key(),
             known=set(known.load()),
         )
         known.remember(entry.sha256 for entry in manifest)
@@ -111,7 +114,7 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
             released = response.get("released")
             if isinstance(released, list):
                 self.check_filename_diff([str(path) for path in released])
-        self.timestamp = local_timestamp(str(response["timestamp"]))
+        self.timestamp = local_timestamp(api.server_time(response.get("timestamp"), what))
         self.cache_submission(files)
         self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)
 
