@@ -878,3 +878,41 @@ def test_deleted_items_are_listed_and_restored(course: ServerProcess) -> None:
         ExitCode.NOT_FOUND,
         "No such deleted item",
     )
+
+
+def test_whoami_and_acting_on_yourself(course: ServerProcess) -> None:
+    """The user is whom the token stands for, as the server says: not $JUPYTERHUB_USER."""
+    assert succeeds(as_user(course, "ana", "whoami", "--json")).json() == {
+        "name": "ana",
+        "admin": False,
+        "courses": [{"course": "c1", "role": "student"}],
+    }
+    assert succeeds(as_user(course, "kim", "whoami")).stdout.splitlines() == [
+        "kim",
+        "course  role",
+        "------  ----------",
+        "c1      instructor",
+    ]
+    assert succeeds(as_user(course, "admin", "whoami")).stdout.splitlines() == [
+        "admin (ngshare admin)",
+        "No courses.",
+    ]
+    # kim updates their own details without naming themselves.
+    run = as_user(course, "kim", "instructors", "add", "c1", "--first-name", "Kim", "--json")
+    assert succeeds(run).json()["username"] == "kim"
+    instructors = ok(course.client("kim").get("instructors", "c1"))["instructors"]
+    assert [(i["username"], i["first_name"]) for i in instructors] == [("kim", "Kim")]
+    # An environment that names someone else is told, once, and not believed.
+    env = user_env(course, "kim", JUPYTERHUB_USER="lee")
+    run = ngsharectl("instructors", "add", "c1", "--email", "kim@x.edu", env=env)
+    assert run.returncode == 0, str(run)
+    assert run.stderr.splitlines() == [
+        "ngsharectl: JUPYTERHUB_USER is 'lee', but the API token belongs to 'kim': "
+        "ngshare knows you as 'kim', and this command uses that name."
+    ]
+    assert run.stdout == "kim is now an instructor of c1.\n"
+    fails(
+        as_user(course, "ana", "instructors", "add", "c1", "--first-name", "A"),
+        ExitCode.PERMISSION,
+        "Cannot add 'ana' to 'c1' as instructor: Permission denied",
+    )

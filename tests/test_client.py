@@ -24,7 +24,13 @@ from server_process import ServerProcess, free_port
 from ngshare.client import api
 from ngshare.client.connection import Connection
 from ngshare.client.downloads import LocalContent, download_blobs
-from ngshare.client.errors import ClientError, NotFound, ServerUnreachable
+from ngshare.client.errors import (
+    ClientError,
+    NotFound,
+    OldServer,
+    ServerUnreachable,
+    WrongService,
+)
 from ngshare.client.manifests import LocalFile, ManifestFile, parse_manifest
 from ngshare.client.uploads import submit_bundle, upload_blobs
 from ngshare.exchange.settings import SOURCES
@@ -159,6 +165,20 @@ def test_a_non_json_answer_points_at_the_url() -> None:
             ClientError, match=r"did not answer with ngshare's JSON.*Is NGSHARE_URL"
         ):
             client.get("courses", what="list courses")
+
+
+def test_a_missing_own_api_on_something_else_than_ngshare_points_at_the_url() -> None:
+    """Only a server whose health check is ngshare's is called an old ngshare."""
+    page = Response(404, b"<h1>404 Not Found</h1>", {"Content-Type": "text/html"})
+    with serve(lambda request: page) as fake:
+        client, _ = client_for(fake.url)
+        with pytest.raises(WrongService) as caught:
+            api.courses(client)
+    assert not isinstance(caught.value, OldServer)
+    assert "Is NGSHARE_URL (or the url given to configure_exchange) the address" in str(
+        caught.value
+    )
+    assert [r.path.rsplit("/", 1)[-1] for r in fake.requests] == ["courses", "healthz"]
 
 
 def test_server_messages_are_carried_not_swallowed(course: ServerProcess) -> None:

@@ -57,22 +57,26 @@ def test_service_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
         settings.service_url("hub:8000/services/ngshare")
 
 
-def test_token_and_user_are_read_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_token_is_read_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(settings.TOKEN_VARIABLE, raising=False)
     with pytest.raises(ExchangeError, match="JUPYTERHUB_API_TOKEN is not set"):
         settings.api_token()
     monkeypatch.setenv(settings.TOKEN_VARIABLE, "secret")
     assert settings.api_token() == "secret"
 
-    exchange = Exchange()
-    monkeypatch.setenv(settings.USER_VARIABLE, "ana")
-    assert exchange.username == "ana"
+
+def test_the_user_is_whom_the_token_stands_for(
+    course: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not $JUPYTERHUB_USER, not the operating system user: the server's answer, per command."""
+    monkeypatch.setenv(settings.URL_VARIABLE, course.url)
     monkeypatch.setenv(settings.USER_VARIABLE, "bob")
-    assert exchange.username == "bob"
-    monkeypatch.delenv(settings.USER_VARIABLE)
     monkeypatch.setenv("USER", "os-user")
-    monkeypatch.delenv("LOGNAME", raising=False)
-    assert exchange.username == "os-user"
+    for user in ("ana", "kim"):
+        monkeypatch.setenv(settings.TOKEN_VARIABLE, course.token(user))
+        exchange = Exchange()
+        assert exchange.username == user
+        assert exchange.identity.courses == {"c1": "student" if user == "ana" else "instructor"}
 
 
 # -- files ----------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The connection is the client's (:mod:`ngshare.client`), found the same way as
 the exchange plugin finds the service, with the settings named the way
-``ngsharectl`` takes them (``--url``, ``--token``, ...).
+``ngsharectl`` takes them (``--url``, ``--token``, ...). A command that acts on
+"me" asks the server whose token it is (:meth:`Context.me`), once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ngshare.cli.errors import CliError, ExitCode, from_client
 from ngshare.cli.output import PROGRAM, Output
 from ngshare.client.connection import Connection
 from ngshare.client.errors import ClientError
+from ngshare.client.identity import Identity, environment_mismatch
 from ngshare.client.settings import TOKEN_VARIABLE, URL_VARIABLE, Sources, api_token, service_url
 
 CONNECT_TIMEOUT = 10.0
@@ -68,6 +70,16 @@ class Context:
                 log=self.log(),
             )
         return self._api
+
+    def me(self) -> Identity:
+        """Who the token stands for, as the server says; a different $JUPYTERHUB_USER is told."""
+        known = self.api.known_identity
+        found = self.api.identity()
+        if known is None:
+            warning = environment_mismatch(found, os.environ)
+            if warning:
+                self.out.warn(warning)
+        return found
 
     def log(self) -> logging.Logger:
         """Retries and other warnings of the connection, on standard error like ours."""

@@ -14,7 +14,16 @@ import sys
 from collections.abc import Sequence
 
 from ngshare import __version__
-from ngshare.cli import assignments, courses, deleted, events, feedback, roster, submissions
+from ngshare.cli import (
+    assignments,
+    courses,
+    deleted,
+    events,
+    feedback,
+    roster,
+    submissions,
+    whoami,
+)
 from ngshare.cli.context import Context
 from ngshare.cli.errors import CliError, ExitCode, from_client
 from ngshare.cli.output import PROGRAM, Output
@@ -119,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.register(commands, common)
     events.register(commands, common)
     deleted.register(commands, common)
+    whoami.register(commands, common)
     return parser
 
 

@@ -89,22 +89,24 @@ def _current_details(ctx: Context, role: Role, course: str, user: str) -> dict[s
 
 def add_member(args: argparse.Namespace, ctx: Context) -> ExitCode:
     role = _role(args)
+    # Without a user: yourself, as the server knows your token (your own details).
+    user = args.user or ctx.me().name
     given = {d: getattr(args, d) for d in DETAILS}
     details = {d: v for d, v in given.items() if v is not None}
     if len(details) < len(DETAILS):
         # v1 needs all three details: keep the ones the server already has.
-        details = {**_current_details(ctx, role, args.course, args.user), **details}
+        details = {**_current_details(ctx, role, args.course, user), **details}
     ctx.api.post_form(
         role.noun,
         args.course,
-        args.user,
+        user,
         data=details,
-        what=f"add {args.user!r} to {args.course!r} as {role.noun}",
+        what=f"add {user!r} to {args.course!r} as {role.noun}",
         who_may=role.add_needs,
     )
     ctx.out.result(
-        {"course": args.course, "username": args.user, "role": role.noun, **details},
-        f"{args.user} is now {'an' if role is INSTRUCTOR else 'a'} {role.noun} of {args.course}.",
+        {"course": args.course, "username": user, "role": role.noun, **details},
+        f"{user} is now {'an' if role is INSTRUCTOR else 'a'} {role.noun} of {args.course}.",
     )
     return ExitCode.OK
 
@@ -236,7 +238,15 @@ def _register_group(commands: Subcommands, common: argparse.ArgumentParser, role
         f"{role.add_needs}). Details not given keep the values the server has.",
     )
     parser.add_argument("course", metavar="COURSE")
-    parser.add_argument("user", metavar="USER", help="the JupyterHub user name")
+    if role is INSTRUCTOR:
+        parser.add_argument(
+            "user",
+            metavar="USER",
+            nargs="?",
+            help="the JupyterHub user name (default: you, the owner of the token)",
+        )
+    else:
+        parser.add_argument("user", metavar="USER", help="the JupyterHub user name")
     parser.add_argument("--first-name", dest="first_name", metavar="TEXT")
     parser.add_argument("--last-name", dest="last_name", metavar="TEXT")
     parser.add_argument("--email", metavar="TEXT")

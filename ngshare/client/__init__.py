@@ -8,8 +8,10 @@ nbgrader nor anything of the server, only :mod:`ngshare.protocol`.
 Modules, by concern:
 
 - ``settings``: where the server is and which token to show it;
-- ``connection``: sessions, timeouts, retries, streamed bodies, error decoding;
+- ``connection``: sessions, timeouts, retries, streamed bodies;
+- ``answers``: what an answer, or the lack of one, means (which error);
 - ``errors``: the one hierarchy of failures (:class:`~.errors.ClientError`);
+- ``identity``: who the token stands for, as the server says;
 - ``progress``: progress callbacks, and a reporter that logs;
 - ``api``: the own API's resources (courses, releases, submissions, feedback,
   the audit log, deleted items);

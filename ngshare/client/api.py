@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ngshare.client.connection import Connection
+from ngshare.client.connection import OWN_API, Connection
 from ngshare.client.errors import ServerError
 from ngshare.client.manifests import ManifestFile, manifest_json, parse_manifest
-from ngshare.protocol.api import API_PATH
 from ngshare.protocol.timestamps import format_iso, parse_iso
 
-API = tuple(API_PATH.strip("/").split("/"))
+API = OWN_API
 MEMBERS = "members of the course"
 INSTRUCTORS = "the course's instructors"
 INSTRUCTORS_OR_SELF = "the course's instructors, or that student"

@@ -20,25 +20,24 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import requests
 from requests.auth import AuthBase
-from urllib3.exceptions import NewConnectionError
 
 from ngshare import __version__
-from ngshare.client.errors import (
-    JSON,
-    AuthenticationRefused,
-    ClientError,
-    PermissionRefused,
-    ServerError,
-    ServerUnreachable,
-    WrongService,
-    refusal_kind,
+from ngshare.client.answers import (
+    RETRY_STATUSES,
+    Answer,
+    StreamBroken,
+    decode,
+    never_sent,
+    reason,
+    unreachable,
 )
+from ngshare.client.errors import JSON
+from ngshare.client.identity import Identity, parse_identity
 from ngshare.client.progress import (
     LARGE_TRANSFER,
     LoggedProgress,
@@ -47,10 +46,12 @@ from ngshare.client.progress import (
     counted,
 )
 from ngshare.client.settings import Sources
-from ngshare.protocol.api import IDEMPOTENCY_HEADER
+from ngshare.protocol.api import API_PATH, IDEMPOTENCY_HEADER
 from ngshare.protocol.sizes import human_size
 
-RETRY_STATUSES = frozenset({502, 503, 504})
+#: The own API's path parts below the service URL.
+OWN_API = tuple(API_PATH.strip("/").split("/"))
+PROBE_TIMEOUT = 10.0
 CHUNK_SIZE = 256 * 1024
 #: Takes a successful response's body, in chunks.
 Consumer = Callable[[Iterator[bytes]], None]
@@ -71,21 +72,6 @@ class _TokenAuth(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"token {self._token}"
         return request
-
-
-class StreamBroken(Exception):
-    """A response body broke off while it was being consumed."""
-
-    def __init__(self, error: requests.RequestException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: bytes
-    location: str | None
 
 
 class Connection:
@@ -120,6 +106,7 @@ class Connection:
         self.session.auth = _TokenAuth(token)
         self.session.headers["Accept"] = "application/json"
         self.session.headers["User-Agent"] = user_agent
+        self._identity: Identity | None = None
 
     def url(self, *parts: str) -> str:
         """The URL of an API path; each part is quoted (names may hold spaces, unicode)."""
@@ -137,6 +124,18 @@ class Connection:
     @staticmethod
     def new_idempotency_key() -> str:
         return uuid.uuid4().hex
+
+    def identity(self) -> Identity:
+        """Who the token stands for (``GET api/v2/user``), asked once per connection."""
+        if self._identity is None:
+            what = "ask ngshare whose API token this is"
+            self._identity = parse_identity(self.get(*OWN_API, "user", what=what), what)
+        return self._identity
+
+    @property
+    def known_identity(self) -> Identity | None:
+        """The identity if it was asked for already (no request)."""
+        return self._identity
 
     # -- the verbs -------------------------------------------------------------
 
@@ -289,21 +288,21 @@ class Connection:
             except (requests.RequestException, StreamBroken) as error:
                 if attempt < self.retries and self._may_resend(error, retry):
                     attempt += 1
-                    self._wait(attempt, what, f"cannot reach the server ({_reason(error)})")
+                    self._wait(attempt, what, f"cannot reach the server ({reason(error)})")
                     continue
-                raise self.unreachable(error, what) from None
+                raise unreachable(error, what, self.base_url, self.timeout, self.sources) from None
             if answer.status in RETRY_STATUSES and retry and attempt < self.retries:
                 attempt += 1
                 self._wait(attempt, what, f"the server answered HTTP {answer.status}")
                 continue
             if consume is not None and answer.status == 200:
                 return {}
-            return self.decode(f"{method} {url}", answer, what=what, who_may=who_may)
+            return self.decode(parts, f"{method} {url}", answer, what=what, who_may=who_may)
 
     def _may_resend(self, error: requests.RequestException | StreamBroken, retry: bool) -> bool:
         if isinstance(error, requests.ReadTimeout):
             return retry and self.retry_read_timeouts
-        return retry or _never_sent(error)
+        return retry or never_sent(error)
 
     def _wait(self, attempt: int, what: str, reason: str) -> None:
         delay = self.backoff * 2 ** (attempt - 1)
@@ -362,125 +361,39 @@ class Connection:
             chunks = counted(response.iter_content(CHUNK_SIZE), progress, total)
             return Answer(response.status_code, b"".join(chunks), location)
 
-    def unreachable(
-        self, error: requests.RequestException | StreamBroken, what: str
-    ) -> ServerUnreachable:
-        """The error for a request that got no answer."""
-        reason, explanation = _reason(error), _explanation(error, self.base_url, self.timeout)
-        hint = self.sources.reach_hint
-        if isinstance(error, requests.ReadTimeout):
-            hint += f" If it is merely slow, raise {self.sources.timeout}."
-        return ServerUnreachable(
-            f"cannot reach ngshare at {self.base_url} ({reason})",
-            explanation=explanation,
-            what=what,
-            hint=hint,
-        )
-
-    def decode(self, request: str, answer: Answer, *, what: str, who_may: str | None) -> JSON:
+    def decode(
+        self,
+        parts: tuple[str, ...],
+        request: str,
+        answer: Answer,
+        *,
+        what: str,
+        who_may: str | None,
+    ) -> JSON:
         """The JSON body of a success, or the ClientError a failure deserves."""
-        status = answer.status
-        fields: dict[str, Any] = {"what": what, "status": status, "request": request}
-        if 300 <= status < 400:
-            # The service sends a request without a valid token to the hub's login.
-            raise AuthenticationRefused(
-                f"ngshare redirected the request to {answer.location or '?'}, so the API token "
-                "was not accepted",
-                hint=self.sources.token_hint,
-                **fields,
-            )
-        try:
-            decoded = json.loads(answer.body)
-        except ValueError:
-            decoded = None
-        if not isinstance(decoded, dict) or "success" not in decoded:
-            raise self.not_ngshare(status, fields)
-        if 200 <= status < 300 and decoded.get("success") is True:
-            return decoded
-        message = str(decoded.get("message") or "no message")
-        kind = refusal_kind(status, message)
-        hint = self.hint(kind, who_may)
-        raise kind(message, server_message=message, hint=hint, answer=decoded, **fields)
-
-    def hint(self, kind: type[ClientError], who_may: str | None) -> str:
-        """What to do about a refusal of this kind."""
-        if kind is PermissionRefused:
-            return f"Only {who_may} may do this." if who_may else ""
-        if kind is AuthenticationRefused:
-            return self.sources.token_hint
-        if issubclass(kind, WrongService):
-            return self.sources.url_hint
-        if kind is ServerError:
-            return "The server's log says more."
-        return ""
-
-    def not_ngshare(self, status: int, fields: dict[str, Any]) -> ClientError:
-        """An answer that is not ngshare's JSON: a proxy without its service, or a wrong URL."""
-        if status in RETRY_STATUSES:
-            return ServerUnreachable(
-                "the proxy in front of ngshare answered, but the service behind it did not",
-                hint=self.sources.reach_hint,
-                **fields,
-            )
-        return WrongService(
-            "the server did not answer with ngshare's JSON", hint=self.sources.url_hint, **fields
+        return decode(
+            answer,
+            request=request,
+            what=what,
+            who_may=who_may,
+            sources=self.sources,
+            own_api=parts[: len(OWN_API)] == OWN_API,
+            is_ngshare=self.is_ngshare,
         )
 
+    def is_ngshare(self) -> bool:
+        """Whether ngshare answers at the base URL: its health check, as every version has it.
 
-def _never_sent(error: requests.RequestException | StreamBroken) -> bool:
-    """Whether the request certainly did not reach the server (safe to resend)."""
-    if isinstance(error, StreamBroken):
-        return False
-    if isinstance(error, requests.ConnectTimeout):
-        return True
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    return isinstance(reason, NewConnectionError)
-
-
-def _cause(error: requests.RequestException) -> str:
-    """Which way a connection failed: refused, unknown host, TLS, or other."""
-    if isinstance(error, requests.exceptions.SSLError):
-        return "tls"
-    text = str(error)
-    if "Connection refused" in text:
-        return "refused"
-    names = ("Name or service not known", "nodename nor servname", "Temporary failure in name")
-    if any(s in text for s in (*names, "No address")):
-        return "host"
-    return "failed"
-
-
-def _reason(error: requests.RequestException | StreamBroken) -> str:
-    """Why a request got no answer, in a few words."""
-    if isinstance(error, StreamBroken):
-        return f"the transfer broke off: {_reason(error.error)}"
-    if isinstance(error, requests.ConnectTimeout):
-        return "no connection in time"
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    if isinstance(error, requests.ConnectionError):
-        return {
-            "tls": "TLS handshake failed",
-            "refused": "connection refused",
-            "host": "unknown host name",
-        }.get(_cause(error), "connection failed")
-    return type(error).__name__
-
-
-def _explanation(
-    error: requests.RequestException | StreamBroken, url: str, timeout: tuple[float, float]
-) -> str:
-    """Why a request got no answer, as a sentence about the server's URL."""
-    if isinstance(error, StreamBroken):
-        return f"the transfer from {url} broke off ({_reason(error.error)})"
-    if isinstance(error, requests.ConnectTimeout):
-        return f"no connection to {url} within {timeout[0]:g} s"
-    if isinstance(error, requests.Timeout):
-        return f"{url} did not answer within {timeout[1]:g} s"
-    if isinstance(error, requests.ConnectionError):
-        return {
-            "tls": f"the TLS handshake with {url} failed (is its certificate trusted here?)",
-            "refused": f"{url} refused the connection",
-            "host": f"the host name of {url} is unknown here",
-        }.get(_cause(error), f"the connection to {url} failed")
-    return f"the request to {url} failed ({type(error).__name__})"
+        Asked only after an own-API path was missing, to tell a server of
+        ngshare 0.6 (healthy, but v1 only) from an address that is not ngshare.
+        """
+        try:
+            with self.session.get(
+                self.url("healthz"),
+                timeout=(self.timeout[0], min(self.timeout[1], PROBE_TIMEOUT)),
+                allow_redirects=False,
+            ) as response:
+                return response.status_code == 200 and response.json() == {"success": True}
+        except (requests.RequestException, ValueError):
+            # No ngshare answered: the address is wrong, as the hint will say.
+            return False

@@ -1,4 +1,4 @@
-"""Where the server is, who the user is, and which token proves it (the plugin's words).
+"""Where the server is and which token to show it (the plugin's words).
 
 The rules are the client's (:mod:`ngshare.client.settings`): the URL given to
 ``configure_exchange`` (``Exchange.ngshare_url``), else ``$NGSHARE_URL``, else
@@ -12,7 +12,6 @@ between commands.
 
 from __future__ import annotations
 
-import getpass
 import os
 
 from ngshare.client import settings
@@ -36,7 +35,6 @@ __all__ = [
     "Z2JH_VARIABLE",
     "api_token",
     "service_url",
-    "username",
 ]
 
 SOURCES = Sources(
@@ -71,8 +69,3 @@ def api_token() -> str:
         return settings.api_token(None, None, os.environ, SOURCES)
     except ClientError as error:
         raise NgshareError(error) from None
-
-
-def username() -> str:
-    """The JupyterHub user name, else the operating system user name."""
-    return os.environ.get(USER_VARIABLE) or getpass.getuser()

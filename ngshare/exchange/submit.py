@@ -26,6 +26,7 @@ from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 from nbgrader.utils import find_all_notebooks
 
 from ngshare.client import api
+from ngshare.client.errors import ClientError
 from ngshare.client.uploads import submit_bundle
 from ngshare.exchange.assignments import local_timestamp
 from ngshare.exchange.exchange import Exchange
@@ -52,13 +53,22 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
     def init_dest(self) -> None:
         self.course_id = self.require_course()
         self.check_access(self.course_id)
+        # Who submits, asked before anything is sent: ngshare records the
+        # submission for the owner of the API token, and the local copy is
+        # filed under that name.
         student_id = self.coursedir.student_id
-        if student_id not in ("*", "", self.username):
-            # ngshare knows who submits from the API token alone.
-            self.fail(
-                f"Cannot submit as {student_id!r}: ngshare records the submission for the "
-                f"owner of the API token ({self.username!r}). Leave out --student."
-            )
+        refused = (
+            f"Cannot submit as {student_id!r}: ngshare records the submission for the owner "
+            "of the API token"
+        )
+        try:
+            me = self.username
+        except ClientError as error:
+            if student_id in ("*", ""):
+                raise
+            self.fail(f"{refused}, and could not be asked who that is: {error}")
+        if student_id not in ("*", "", me):
+            self.fail(f"{refused} ({me!r}). Leave out --student.")
 
     def check_filename_diff(self, released: list[str]) -> None:
         """Warn (or, with ``strict``, fail) when notebooks are missing or extra."""
@@ -119,7 +129,12 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)
 
     def cache_submission(self, files: list[LocalFile]) -> None:
-        """Keep a copy as nbgrader does: ``list --cached`` and the extensions read it."""
+        """Keep a copy as nbgrader does: ``list --cached`` and the extensions read it.
+
+        Filed under the name the server knows the user by (``<user>+<assignment>+
+        <timestamp>``), never the operating system's: in a Zero to JupyterHub pod
+        that would be every student's ``jovyan``.
+        """
         name = f"{self.username}+{self.coursedir.assignment_id}+{self.timestamp}"
         cache_path = Path(self.cache, self.course_id, name)
         staging = staging_directory(cache_path)

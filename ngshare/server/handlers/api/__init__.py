@@ -12,9 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from ngshare.protocol.api import API_PATH
-from ngshare.server.handlers.api import admin, blobs, courses, events, openapi
+from ngshare.server.handlers.api import admin, blobs, courses, events, openapi, user
 
 
 def routes(prefix: str) -> list[tuple[str, Any]]:
-    table = [*blobs.routes, *courses.routes, *admin.routes, *events.routes, *openapi.routes]
+    table = [
+        *blobs.routes,
+        *courses.routes,
+        *admin.routes,
+        *events.routes,
+        *openapi.routes,
+        *user.routes,
+    ]
     return [(prefix + API_PATH + pattern, handler) for pattern, handler in table]
