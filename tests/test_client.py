@@ -335,6 +335,24 @@ def _release_data_and_notebook(kim: Connection, tmp_path: Path) -> tuple[list[Ma
     return manifest, release
 
 
+def test_more_blobs_than_one_request_may_name_come_in_several(
+    course: ServerProcess, tmp_path: Path
+) -> None:
+    kim, _ = client_for(course.url, course.token("kim"))
+    released, release = _release_data_and_notebook(kim, tmp_path)
+    seen: list[int] = []
+    with serve(lambda request: forward(request, course.root_url)) as proxy:
+        ana, _ = client_for(proxy.url, course.token("ana"))
+        placements = [(tmp_path / "out" / entry.path, entry) for entry in released]
+        download_blobs(ana, placements, "fetch", progress=lambda done, _: seen.append(done), size=1)
+    asked = [json.loads(r.body)["sha256"] for r in proxy.requests]
+    assert asked == [[released[0].sha256], [released[1].sha256]]
+    for entry in released:
+        assert (tmp_path / "out" / entry.path).read_bytes() == (release / entry.path).read_bytes()
+    # One progress over both requests: it never goes back.
+    assert seen == sorted(seen) and seen[-1] > 100_000
+
+
 def _bundle_frames(body: bytes) -> list[str]:
     """The sha256 of each frame a submitted bundle carries."""
     parser = blob_frames.BundleParser(max_size=2**30)

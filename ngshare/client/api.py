@@ -11,13 +11,14 @@ refusal; every function has defaults a caller may sharpen.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ngshare.client.connection import OWN_API, Connection
 from ngshare.client.errors import ServerError
 from ngshare.client.manifests import ManifestFile, manifest_json, parse_manifest
+from ngshare.protocol.api import MAX_FILES_PER_REQUEST
 from ngshare.protocol.timestamps import format_iso, parse_iso
 
 API = OWN_API
@@ -26,6 +27,8 @@ INSTRUCTORS = "the course's instructors"
 INSTRUCTORS_OR_SELF = "the course's instructors, or that student"
 ADMINS = "an ngshare admin"
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class SubmissionRecord:
@@ -33,6 +36,12 @@ class SubmissionRecord:
     timestamp: datetime.datetime
     #: The files, where the answer carries them (``latest=true``).
     files: list[ManifestFile] | None = None
+
+
+def batches(items: Sequence[T], size: int = MAX_FILES_PER_REQUEST) -> Iterator[list[T]]:
+    """``items`` in runs of at most ``size``: as many as one request may name."""
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def assignment_path(course: str, assignment: str) -> tuple[str, ...]:

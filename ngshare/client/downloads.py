@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from ngshare.client.api import API
+from ngshare.client.api import API, batches
 from ngshare.client.connection import Connection
 from ngshare.client.errors import LocalFileError, ServerError
 from ngshare.client.manifests import ManifestFile, hash_file, parse_manifest
-from ngshare.client.progress import ProgressCallback
+from ngshare.client.progress import Cumulative, ProgressCallback
 from ngshare.protocol import blob_frames
+from ngshare.protocol.api import MAX_FILES_PER_REQUEST
 from ngshare.protocol.sizes import human_size
 
 #: A file to write and the manifest entry it is written from.
@@ -65,11 +66,14 @@ def download_blobs(
     what: str,
     local: LocalContent | None = None,
     progress: ProgressCallback | None = None,
+    size: int = MAX_FILES_PER_REQUEST,
 ) -> None:
     """Write each manifest file to its target path, fetching only what is not local.
 
     Targets are new files (in staging directories); a file whose bytes do not
-    match its sha256 is an error.
+    match its sha256 is an error. Content comes in one request, or in as few
+    as the server's limit of blobs per request allows (a class's submissions
+    together may name more).
     """
     wanted = {entry.sha256: entry.size for _, entry in placements}
     have = local.find(wanted) if local is not None and wanted else {}
@@ -80,19 +84,22 @@ def download_blobs(
     if fetch:
         total = sum(wanted[sha256] for sha256 in fetch)
         conn.log.info("Downloading %d files (%s)", len(fetch), human_size(total))
-        receiver = FrameReceiver({sha256: first_target[sha256] for sha256 in fetch}, what)
-        conn.download(
-            "POST",
-            *API,
-            "blobs",
-            "download",
-            accept=blob_frames.CONTENT_TYPE,
-            json_body={"sha256": fetch, "gzip": True},
-            consume=receiver.consume,
-            what=what,
-            progress=progress,
-        )
-        receiver.check_complete()
+        received = Cumulative(progress)
+        for batch in batches(fetch, size):
+            receiver = FrameReceiver({sha256: first_target[sha256] for sha256 in batch}, what)
+            conn.download(
+                "POST",
+                *API,
+                "blobs",
+                "download",
+                accept=blob_frames.CONTENT_TYPE,
+                json_body={"sha256": batch, "gzip": True},
+                consume=receiver.consume,
+                what=what,
+                progress=received,
+            )
+            receiver.check_complete()
+            received.next_transfer()
     for sha256, source in have.items():
         copy_file(source, first_target[sha256])
     for target, entry in placements:

@@ -41,6 +41,24 @@ class LoggedProgress:
             self.next_report = (percent // 10 + 1) * 10
 
 
+class Cumulative:
+    """One progress over several transfers, each of which counts from 0."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.before = 0
+        self.current = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self.current = done
+        if self.progress is not None:
+            self.progress(self.before + done, None)
+
+    def next_transfer(self) -> None:
+        self.before += self.current
+        self.current = 0
+
+
 def counted(
     chunks: Iterable[bytes], progress: ProgressCallback | None, total: int | None
 ) -> Iterator[bytes]:
