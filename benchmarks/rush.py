@@ -42,6 +42,7 @@ from rush_targets import (
     ADMIN,
     Target,
     cpu_seconds,
+    default_venv,
     ensure_ngshare06,
     external_v1,
     ngshare06_server,
@@ -310,7 +311,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--ngshare06-venv",
         type=Path,
-        default=Path(tempfile.gettempdir()) / "ngshare06-venv",
+        default=default_venv(),
         help="virtualenv for ngshare 0.6.0 (default: %(default)s)",
     )
     parser.add_argument(

@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,27 +21,13 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from server_process import (
-    ServerProcess,
-    free_port,
-    fresh_database,
-    wait_for_health,
-)
+# Re-exported for rush.py, whose imports cannot reach tests/ before this module.
+from ngshare06_process import Ngshare06Process
+from ngshare06_process import default_venv as default_venv
+from ngshare06_process import ensure_ngshare06 as ensure_ngshare06
+from server_process import PREFIX, ServerProcess, fresh_database
 
 ADMIN = "admin"
-PREFIX = "/services/ngshare/"
-NGSHARE06_REQUIREMENTS = ("ngshare==0.6.0", "SQLAlchemy<2")
-# ngshare 0.6.0's stand-alone mode swaps in a mock authenticator (the user is
-# the `user` argument), but its handler class defines get_current_token and
-# user_for_token itself, which shadow the mock: every request is refused (403)
-# or would call a Hub. Removing the two overrides gives the documented mode.
-NGSHARE06_LAUNCHER = """
-import sys
-from ngshare import ngshare as server
-for name in ("get_current_token", "user_for_token"):
-    delattr(server.MyRequestHandler, name)
-server.main(["--vngshare", *sys.argv[1:]])
-"""
 
 
 @dataclass
@@ -188,90 +172,32 @@ def own_server(
             server.stop()
 
 
-def ensure_ngshare06(venv: Path, *, install: bool) -> Path:
-    """The Python of a virtualenv holding ngshare 0.6.0, created when allowed."""
-    python = venv / "bin" / "python"
-    probe = [
-        str(python),
-        "-c",
-        "import ngshare.ngshare, ngshare.version as v; print(v.__version__)",
-    ]
-    # Away from any checkout, whose own ngshare/ would shadow the installed one.
-    here = str(venv.parent)
-    if python.exists():
-        found = subprocess.run(probe, capture_output=True, text=True, check=False, cwd=here)
-        if found.returncode == 0 and found.stdout.strip() == "0.6.0":
-            return python
-    if not install:
-        raise RuntimeError(
-            f"ngshare 0.6.0 is not installed in {venv}; pass --with-ngshare06 to install it there"
-        )
-    print(f"Installing ngshare 0.6.0 into {venv} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", *NGSHARE06_REQUIREMENTS], check=True
-    )
-    subprocess.run(probe, check=True, capture_output=True, cwd=here)
-    return python
-
-
 @contextlib.contextmanager
 def ngshare06_server(python: Path, workdir: Path, *, cores: set[int] | None) -> Iterator[Target]:
-    """ngshare 0.6 stand-alone (vngshare) on SQLite.
+    """ngshare 0.6 stand-alone (vngshare) on SQLite (tests/ngshare06_process.py).
 
     Like ``python -m ngshare.vngshare`` without ``--debug`` (Tornado's debug
     mode adds nothing on these routes; autoreload is on in both).
     """
-    workdir.mkdir(parents=True, exist_ok=True)
-    database, storage = workdir / "ngshare06.db", workdir / "files"
-    port = free_port()
-    command = [
-        str(python),
-        "-c",
-        NGSHARE06_LAUNCHER,
-        "--host=127.0.0.1",
-        f"--port={port}",
-        f"--prefix={PREFIX}",
-        f"--database=sqlite:///{database}",
-        f"--storage={storage}",
-        f"--admins={ADMIN}",
-    ]
-    # It reads these at start; in stand-alone mode it never calls the Hub.
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")},
-        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
-        "JUPYTERHUB_API_TOKEN": secrets.token_hex(16),
-        "JUPYTERHUB_CLIENT_ID": "service-ngshare",
-        "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
-    }
-    log = workdir / "ngshare06.log"
-    with open(log, "wb") as out, pinned(cores):
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=workdir
-        )
-
-    def stop() -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
+    server = Ngshare06Process(python, workdir, admins=(ADMIN,), prefix=PREFIX)
+    with pinned(cores):
+        server.spawn()
     try:
-        wait_for_health(f"http://127.0.0.1:{port}/healthz", process, log, timeout=60)
+        server.wait_ready()
+        assert server.process is not None
         yield Target(
             name="ngshare06",
             api="v1",
-            base_url=f"http://127.0.0.1:{port}{PREFIX}",
+            base_url=server.url,
             description="ngshare 0.6.0 stand-alone (vngshare), SQLite",
-            pid=process.pid,
-            stop=stop,
-            stored_bytes=lambda: tree_size(*sqlite_files(f"sqlite:///{database}"), storage),
+            pid=server.process.pid,
+            stop=server.stop,
+            stored_bytes=lambda: tree_size(
+                *sqlite_files(f"sqlite:///{server.database}"), server.storage
+            ),
         )
     finally:
-        stop()
+        server.stop()
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import nbformat
 from server_process import ServerProcess
@@ -31,6 +32,15 @@ from ngshare.exchange import configure_exchange
 configure_exchange(c{url_argument})
 """
 COMMAND_TIMEOUT = 180
+
+
+class Service(Protocol):
+    """Where users find the service and their tokens (a ServerProcess, say)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def token(self, user: str) -> str: ...
 
 
 class Snippet(str):
@@ -134,7 +144,7 @@ def base_environment() -> dict[str, str]:
 
 def make_user(
     root: Path,
-    server: ServerProcess,
+    server: Service,
     name: str,
     *,
     config: str = "",

@@ -67,11 +67,12 @@ def cpu_rows(script: str, cwd: Path) -> tuple[list[str], str]:
 
 def test_request_costs_runs(tmp_path: Path) -> None:
     rows, output = cpu_rows("request_costs.py", tmp_path)
-    assert len(rows) == 14, output
+    assert len(rows) == 15, output
+    assert rows[1].startswith("GET user (who am I"), output
     assert any(row.startswith("GET the assignment as a bundle") for row in rows), output
     assert any(row.startswith("POST .../submissions, a bundle") for row in rows), output
-    assert rows[10].startswith("GET .../submissions?latest=true")
-    assert [row.split("  ")[0] for row in rows[11:]] == [
+    assert rows[11].startswith("GET .../submissions?latest=true")
+    assert [row.split("  ")[0] for row in rows[12:]] == [
         "v1 GET assignment (a fetch)",
         "v1 GET assignment, list_only",
         "v1 POST submission (3 notebooks, the data file)",

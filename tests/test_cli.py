@@ -12,6 +12,7 @@ Exit codes checked here are the documented ones (``ngshare.cli.errors``).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_http import forward, serve
 from server_process import ServerProcess, clean_env, free_port
 from v1_support import ok, release, submit, tree
 
@@ -822,4 +824,95 @@ def test_errors_have_their_exit_codes_and_messages(course: ServerProcess) -> Non
         ),
         ExitCode.UNREACHABLE,
         f"Cannot add 'cat' to 'c1' as student: {course.url} refused the connection",
+    )
+
+
+def test_download_brings_each_content_once(course: ServerProcess, tmp_path: Path) -> None:
+    """Files several students share (the released data) travel once, in one streamed body."""
+    release(course, "c1", "ps1", {"ps1.ipynb": b"{}"})
+    shared = bytes(range(256)) * 400
+    submit(course, "ana", "c1", "ps1", {"data.bin": shared, "a.txt": b"ana"})
+    submit(course, "bob", "c1", "ps1", {"data.bin": shared, "copy.bin": shared})
+    with serve(lambda request: forward(request, course.root_url)) as proxy:
+        env = clean_env(NGSHARE_URL=proxy.url, JUPYTERHUB_API_TOKEN=course.token("kim"))
+        out = tmp_path / "subs.zip"
+        succeeds(ngsharectl("submissions", "download", "c1", "ps1", "-o", str(out), env=env))
+    requests = [(r.method, r.path.split("/api/v2/")[-1]) for r in proxy.requests]
+    assert requests == [
+        ("GET", "courses/c1/assignments/ps1/submissions?latest=true"),
+        ("POST", "blobs/download"),
+    ]
+    asked = json.loads(proxy.requests[1].body)["sha256"]
+    assert sorted(asked) == sorted({hashlib.sha256(c).hexdigest() for c in (shared, b"ana")})
+    with zipfile.ZipFile(out) as opened:
+        assert opened.read("bob/copy.bin") == opened.read("ana/data.bin") == shared
+
+
+def test_deleted_items_are_listed_and_restored(course: ServerProcess) -> None:
+    release(course, "c1", "ps1", {"ps1.ipynb": b"{}"})
+    submit(course, "ana", "c1", "ps1", {"ps1.ipynb": b"answer"})
+    gone = course.client("kim").delete("api", "v2", "courses", "c1", "assignments", "ps1")
+    assert gone.status_code == 200, gone.text
+    listed = succeeds(as_user(course, "admin", "deleted", "list", "--json")).json()
+    assert [(d["kind"], d["course"], d["name"], d["deleted_by"]) for d in listed] == [
+        ("assignment", "c1", "ps1", "kim")
+    ]
+    table = succeeds(as_user(course, "admin", "deleted", "list")).stdout.splitlines()
+    assert table[0].split()[:4] == ["kind", "id", "course", "name"]
+    assert table[2].split()[:4] == ["assignment", str(listed[0]["id"]), "c1", "ps1"]
+    fails(
+        as_user(course, "kim", "deleted", "list"),
+        ExitCode.PERMISSION,
+        "Permission denied (HTTP 403). Only an ngshare admin may do this.",
+    )
+    item = str(listed[0]["id"])
+    restored = succeeds(as_user(course, "admin", "deleted", "restore", "assignment", item))
+    assert restored.stdout == f"Restored the assignment {item}.\n"
+    assert succeeds(as_user(course, "kim", "assignments", "list", "c1", "--json")).json() == ["ps1"]
+    assert len(ok(course.client("kim").get("submissions", "c1", "ps1"))["submissions"]) == 1
+    assert succeeds(as_user(course, "admin", "deleted", "list")).stdout == (
+        "Nothing deleted is waiting to be purged.\n"
+    )
+    fails(
+        as_user(course, "admin", "deleted", "restore", "assignment", item),
+        ExitCode.NOT_FOUND,
+        "No such deleted item",
+    )
+
+
+def test_whoami_and_acting_on_yourself(course: ServerProcess) -> None:
+    """The user is whom the token stands for, as the server says: not $JUPYTERHUB_USER."""
+    assert succeeds(as_user(course, "ana", "whoami", "--json")).json() == {
+        "name": "ana",
+        "admin": False,
+        "courses": [{"course": "c1", "role": "student"}],
+    }
+    assert succeeds(as_user(course, "kim", "whoami")).stdout.splitlines() == [
+        "kim",
+        "course  role",
+        "------  ----------",
+        "c1      instructor",
+    ]
+    assert succeeds(as_user(course, "admin", "whoami")).stdout.splitlines() == [
+        "admin (ngshare admin)",
+        "No courses.",
+    ]
+    # kim updates their own details without naming themselves.
+    run = as_user(course, "kim", "instructors", "add", "c1", "--first-name", "Kim", "--json")
+    assert succeeds(run).json()["username"] == "kim"
+    instructors = ok(course.client("kim").get("instructors", "c1"))["instructors"]
+    assert [(i["username"], i["first_name"]) for i in instructors] == [("kim", "Kim")]
+    # An environment that names someone else is told, once, and not believed.
+    env = user_env(course, "kim", JUPYTERHUB_USER="lee")
+    run = ngsharectl("instructors", "add", "c1", "--email", "kim@x.edu", env=env)
+    assert run.returncode == 0, str(run)
+    assert run.stderr.splitlines() == [
+        "ngsharectl: JUPYTERHUB_USER is 'lee', but the API token belongs to 'kim': "
+        "ngshare knows you as 'kim', and this command uses that name."
+    ]
+    assert run.stdout == "kim is now an instructor of c1.\n"
+    fails(
+        as_user(course, "ana", "instructors", "add", "c1", "--first-name", "A"),
+        ExitCode.PERMISSION,
+        "Cannot add 'ana' to 'c1' as instructor: Permission denied",
     )

@@ -7,7 +7,7 @@ keeps submissions, and ``list --remove``, which must not silently delete
 them; ``CourseDirectory.ignore``, ``include`` and
 ``max_file_size`` on release and submit; fetch never overwriting a student's
 files (``--replace`` only adds missing ones); ``collect --update``; the user
-name taken from the operating system when ``JUPYTERHUB_USER`` is unset.
+name taken from the token (the server), with ``JUPYTERHUB_USER`` unset.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_file_rules_fetch_safety_and_collect_update(course: ServerProcess, tmp_p
         + "c.CourseDirectory.ignore = ['.ipynb_checkpoints', '__pycache__', '*.secret']\n"
         + "c.CourseDirectory.max_file_size = 2\n",
     )
-    # ana has no JUPYTERHUB_USER: her name comes from the operating system ($USER).
+    # ana has no JUPYTERHUB_USER: her name comes from her token (the server says it).
     ana = make_user(
         tmp_path,
         course,
@@ -186,7 +186,11 @@ def test_submit_warns_of_missing_notebooks_and_strict_refuses(
 
 
 def test_a_submit_after_a_fetch_is_one_request(course: ServerProcess, tmp_path: Path) -> None:
-    """The fetch records what the server holds; without that record, the submit asks first."""
+    """The fetch records what the server holds; without that record, the submit asks first.
+
+    Besides its one transfer, a submit asks once who the token stands for (``GET
+    api/v2/user``): the name its local copy is filed under.
+    """
     kim = make_user(tmp_path, course, "kim", config=instructor_config("c1"))
     ana = make_user(tmp_path, course, "ana")
     release(kim)
@@ -196,7 +200,10 @@ def test_a_submit_after_a_fetch_is_one_request(course: ServerProcess, tmp_path: 
     def requests_made_by(command: tuple[str, ...]) -> list[str]:
         seen = len(course.log().splitlines())
         ana.run(*command)
-        return [line for line in course.log().splitlines()[seen:] if "/api/v2/" in line]
+        made = [line for line in course.log().splitlines()[seen:] if "/api/v2/" in line]
+        asked = [line for line in made if "GET /services/ngshare/api/v2/user " in line]
+        assert len(asked) == 1, made
+        return [line for line in made if line not in asked]
 
     submit = ("submit", "ps1", "--course", "c1")
     first = requests_made_by(submit)

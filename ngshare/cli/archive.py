@@ -1,7 +1,8 @@
 """Where downloaded submissions go: a directory tree or a .zip file.
 
 Both hold one folder per student, ``<student>/<path of each file>``, with
-the bytes exactly as submitted. Nothing half-written is ever left under the
+the bytes exactly as submitted, copied from the downloaded files on disk in
+steps (never whole in memory). Nothing half-written is ever left under the
 final name: a directory's student folders are written aside and moved into
 place one by one, a zip file is written under a temporary name and renamed
 at the end. Names and paths come from the server, and are still checked
@@ -22,7 +23,10 @@ from typing import Protocol
 from ngshare.cli.errors import CliError, ExitCode
 from ngshare.protocol.names import is_valid_relative_path
 
-Files = Sequence[tuple[str, bytes]]
+#: A submission's files: (path in the submission, the local file holding its bytes).
+Files = Sequence[tuple[str, Path]]
+# Zip entries above this size need the zip64 extension.
+ZIP32_LIMIT = 2**31 - 1
 
 
 def check_member(student: str, path: str) -> str:
@@ -40,6 +44,7 @@ def check_member(student: str, path: str) -> str:
 
 
 class Writer(Protocol):
+    def scratch(self) -> Path: ...
     def check_free(self, students: Sequence[str]) -> None: ...
     def add(self, student: str, files: Files, timestamp: datetime.datetime) -> None: ...
     def commit(self) -> None: ...
@@ -69,6 +74,10 @@ class DirectoryWriter:
                 ExitCode.LOCAL,
             )
 
+    def scratch(self) -> Path:
+        """A directory for temporary files, on the output's file system."""
+        return self._staging_dir()
+
     def _staging_dir(self) -> Path:
         if self._staging is None:
             try:
@@ -83,10 +92,10 @@ class DirectoryWriter:
         staging = self._staging_dir()
         try:
             (staging / student).mkdir()
-            for path, content in files:
+            for path, source in files:
                 target = staging / check_member(student, path)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content)
+                shutil.copyfile(source, target)
             final = self.output / student
             if final.is_dir() and self.overwrite:
                 shutil.rmtree(final)
@@ -130,6 +139,10 @@ class ZipWriter:
             self._temporary, "w", compression=zipfile.ZIP_DEFLATED
         )
 
+    def scratch(self) -> Path:
+        """A directory for temporary files: the output's."""
+        return self.output.parent
+
     def check_free(self, students: Sequence[str]) -> None:
         return None  # the whole file is replaced, or refused up front
 
@@ -138,11 +151,16 @@ class ZipWriter:
         # Zip times have no zone and start in 1980; UTC, like the server's.
         stamp = max(timestamp.astimezone(datetime.timezone.utc), _ZIP_EPOCH)
         try:
-            for path, content in files:
+            for path, source in files:
                 info = zipfile.ZipInfo(check_member(student, path), stamp.timetuple()[:6])
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
-                self._zip.writestr(info, content)
+                large = source.stat().st_size > ZIP32_LIMIT
+                with (
+                    open(source, "rb") as reader,
+                    self._zip.open(info, "w", force_zip64=large) as entry,
+                ):
+                    shutil.copyfileobj(reader, entry, COPY_SIZE)
         except OSError as error:
             raise _local_error(f"write {self.output}", error) from None
 
@@ -163,6 +181,7 @@ class ZipWriter:
         self._temporary.unlink(missing_ok=True)
 
 
+COPY_SIZE = 1024 * 1024
 _ZIP_EPOCH = datetime.datetime(1980, 1, 1, tzinfo=datetime.timezone.utc)
 
 

@@ -1,9 +1,10 @@
 """``ngsharectl assignments``: what was released, and who submitted it when.
 
-``status`` joins the course's roster with every submission of an assignment:
-who submitted (how often, first and last time), who has not, and, given
-``--due``, who is late. Lateness is judged on the latest submission, the one
-``nbgrader collect`` fetches and grades.
+``status`` joins the course's roster (v1, the only API that has rosters)
+with every submission of an assignment (the own API): who submitted (how
+often, first and last time), who has not, and, given ``--due``, who is late.
+Lateness is judged on the latest submission, the one ``nbgrader collect``
+fetches and grades.
 """
 
 from __future__ import annotations
@@ -16,17 +17,12 @@ from ngshare.cli import times
 from ngshare.cli.context import Context, Subcommands
 from ngshare.cli.errors import ExitCode
 from ngshare.cli.output import table
-
-INSTRUCTORS = "the course's instructors"
+from ngshare.client import api
+from ngshare.client.api import INSTRUCTORS
 
 
 def list_assignments(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    names = ctx.api.get(
-        "assignments",
-        args.course,
-        what=f"list the assignments of {args.course!r}",
-        needs="members of the course",
-    )["assignments"]
+    names = api.assignments(ctx.api, args.course, what=f"list the assignments of {args.course!r}")
     text = table(["assignment"], [[n] for n in names]) if names else "No assignments."
     ctx.out.result(names, text)
     return ExitCode.OK
@@ -74,24 +70,20 @@ class StudentStatus:
 def collect_status(ctx: Context, course: str, assignment: str) -> list[StudentStatus]:
     """The roster's students, then anyone else who submitted (e.g. since removed)."""
     roster = ctx.api.get(
-        "students", course, what=f"list the students of {course!r}", needs=INSTRUCTORS
+        "students", course, what=f"list the students of {course!r}", who_may=INSTRUCTORS
     )["students"]
-    submissions = ctx.api.get(
-        "submissions",
-        course,
-        assignment,
-        what=f"list the submissions of {assignment!r} in {course!r}",
-        needs=INSTRUCTORS,
-    )["submissions"]
+    submissions = api.submissions(
+        ctx.api, course, assignment, what=f"list the submissions of {assignment!r} in {course!r}"
+    )
     statuses = {
         s["username"]: StudentStatus(s["username"], s.get("first_name"), s.get("last_name"))
         for s in roster
     }
     others: dict[str, StudentStatus] = {}
-    for submission in sorted(submissions, key=lambda s: times.parse_server(s["timestamp"])):
-        name = submission["student_id"]
+    for submission in sorted(submissions, key=lambda s: s.timestamp):
+        name = submission.student
         status = statuses.get(name) or others.setdefault(name, StudentStatus(name, enrolled=False))
-        status.timestamps.append(submission["timestamp"])
+        status.timestamps.append(times.server_text(submission.timestamp))
     return [*statuses.values(), *(others[name] for name in sorted(others))]
 
 

@@ -1,4 +1,8 @@
-"""``ngsharectl courses``: list, create and delete courses (creating and deleting: admins)."""
+"""``ngsharectl courses``: list, create and delete courses (creating and deleting: admins).
+
+Listing goes through the own API; creating and deleting, which it does not
+offer, through v1.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,11 @@ import sys
 from ngshare.cli.context import Context, Subcommands
 from ngshare.cli.errors import CliError, ExitCode
 from ngshare.cli.output import table
-
-ADMIN = "an ngshare admin"
+from ngshare.client import api
 
 
 def list_courses(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    courses = ctx.api.get("courses", what="list courses")["courses"]
+    courses = api.courses(ctx.api, what="list courses")
     text = table(["course"], [[c] for c in courses]) if courses else "No courses."
     ctx.out.result(courses, text)
     return ExitCode.OK
@@ -22,12 +25,12 @@ def list_courses(args: argparse.Namespace, ctx: Context) -> ExitCode:
 
 def create_course(args: argparse.Namespace, ctx: Context) -> ExitCode:
     instructors = list(dict.fromkeys(args.instructor or []))
-    ctx.api.post(
+    ctx.api.post_form(
         "course",
         args.course,
         data={"instructors": json.dumps(instructors)},
         what=f"create course {args.course!r}",
-        needs=ADMIN,
+        who_may=api.ADMINS,
     )
     text = f"Created course {args.course}"
     text += f" with instructors {', '.join(instructors)}." if instructors else "."
@@ -56,7 +59,7 @@ def delete_course(args: argparse.Namespace, ctx: Context) -> ExitCode:
             "assignments, submissions and feedback. Pass --yes to confirm.",
             ExitCode.USAGE,
         )
-    ctx.api.delete("course", args.course, what=f"delete course {args.course!r}", needs=ADMIN)
+    ctx.api.delete("course", args.course, what=f"delete course {args.course!r}", who_may=api.ADMINS)
     ctx.out.result({"course": args.course, "deleted": True}, f"Deleted course {args.course}.")
     return ExitCode.OK
 

@@ -1,15 +1,19 @@
 """Exit codes of ``ngsharectl`` and the error that carries one.
 
 Every failure a user can cause or meet (a missing setting, an unreachable
-server, a refusal, a bad CSV file, an unwritable output) is raised as a
+server, a refusal, a bad CSV file, an unwritable output) ends as a
 :class:`CliError` with the exit code below and a message to show as is, so
-scripts can tell failures apart without parsing text. The codes are part of
-the command's interface (documented in ``docs/cli.md``): never renumber them.
+scripts can tell failures apart without parsing text. Failures of requests
+come from the client as a :class:`~ngshare.client.errors.ClientError`, whose
+kind decides the code (:func:`from_client`). The codes are part of the
+command's interface (documented in ``docs/cli.md``): never renumber them.
 """
 
 from __future__ import annotations
 
 import enum
+
+from ngshare.client import errors
 
 
 class ExitCode(enum.IntEnum):
@@ -73,3 +77,37 @@ class CliError(Exception):
             "status": self.status,
             "server_message": self.server_message,
         }
+
+
+# The most specific kind first: OldServer is a WrongService.
+EXIT_CODES: list[tuple[type[errors.ClientError], ExitCode]] = [
+    (errors.ConfigurationError, ExitCode.CONFIG),
+    (errors.WrongService, ExitCode.CONFIG),
+    (errors.ServerUnreachable, ExitCode.UNREACHABLE),
+    (errors.AuthenticationRefused, ExitCode.AUTH),
+    (errors.PermissionRefused, ExitCode.PERMISSION),
+    (errors.NotFound, ExitCode.NOT_FOUND),
+    (errors.Conflict, ExitCode.CONFLICT),
+    (errors.TooLarge, ExitCode.REJECTED),
+    (errors.Rejected, ExitCode.REJECTED),
+    (errors.LocalFileError, ExitCode.LOCAL),
+]
+
+
+def from_client(error: errors.ClientError) -> CliError:
+    """A client's error as ngsharectl reports it.
+
+    "Cannot <what>: <the server's message> (HTTP <status>). <hint>", or for a
+    server that did not answer, why, with its URL as the subject.
+    """
+    code = next((code for kind, code in EXIT_CODES if isinstance(error, kind)), ExitCode.SERVER)
+    if error.what is None:
+        return CliError(error.detail, code)
+    detail = error.detail
+    if isinstance(error, errors.ServerUnreachable) and error.status is None:
+        detail = error.explanation
+    message = f"Cannot {error.what}: {detail}"
+    if error.status is not None:
+        message += f" (HTTP {error.status})"
+    message += f". {error.hint}" if error.hint else "."
+    return CliError(message, code, status=error.status, server_message=error.server_message)

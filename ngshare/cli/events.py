@@ -7,8 +7,7 @@ import argparse
 from ngshare.cli.context import Context, Subcommands
 from ngshare.cli.errors import ExitCode
 from ngshare.cli.output import table
-
-INSTRUCTOR = "an instructor of the course or an ngshare admin"
+from ngshare.client import api
 
 
 def _target(event: dict[str, object]) -> str:
@@ -24,17 +23,7 @@ def list_events(args: argparse.Namespace, ctx: Context) -> ExitCode:
         params["since"] = args.since
     if args.user:
         params["user"] = args.user
-    body = ctx.api.get(
-        "api",
-        "v2",
-        "courses",
-        args.course,
-        "events",
-        params=params,
-        what=f"read the events of course {args.course!r}",
-        needs=INSTRUCTOR,
-    )
-    events = body["events"]
+    events = api.course_events(ctx.api, args.course, params)
     rows = [[e["at"], e["actor"], e["action"], _target(e)] for e in events]
     text = table(["at", "by", "action", "on"], rows) if rows else "No events."
     ctx.out.result(events, text)

@@ -3,38 +3,37 @@
 Feedback belongs to one submission (nbgrader releases it for the submission
 it collected). For each student who submitted, this shows whether their
 latest submission has feedback, and if not, whether an earlier one has:
-the usual sign of a resubmission after grading. It asks only for file lists
-(``list_only``), never for contents.
+the usual sign of a resubmission after grading. It asks only for the
+feedback's manifests (own API), never for contents.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 
+from ngshare.cli import times
 from ngshare.cli.context import Context, Subcommands
 from ngshare.cli.errors import ExitCode
 from ngshare.cli.output import table
-from ngshare.cli.submissions import INSTRUCTORS, list_all
+from ngshare.cli.submissions import list_all
+from ngshare.client import api
 
 
-def _feedback_files(ctx: Context, args: argparse.Namespace, student: str, timestamp: str) -> int:
-    body = ctx.api.get(
-        "feedback",
-        args.course,
-        args.assignment,
-        student,
-        params={"timestamp": timestamp, "list_only": "true"},
-        what=f"look up the feedback on {student}'s submission of {args.assignment!r}",
-        needs=INSTRUCTORS,
-    )
-    return len(body["files"])
+def _feedback_files(
+    ctx: Context, args: argparse.Namespace, student: str, timestamp: datetime.datetime
+) -> int:
+    what = f"look up the feedback on {student}'s submission of {args.assignment!r}"
+    key = api.SubmissionKey(args.course, args.assignment, student, timestamp)
+    files = api.feedback_files(ctx.api, key, what=what)
+    return len(files)
 
 
 def feedback_status(args: argparse.Namespace, ctx: Context) -> ExitCode:
     submissions = list_all(ctx, args.course, args.assignment, None)
-    by_student: dict[str, list[str]] = {}
+    by_student: dict[str, list[datetime.datetime]] = {}
     for s in submissions:  # oldest first, as the server lists them
-        by_student.setdefault(s["student_id"], []).append(s["timestamp"])
+        by_student.setdefault(s.student, []).append(s.timestamp)
     report: list[dict[str, object]] = []
     for student in sorted(by_student):
         stamps = by_student[student]
@@ -48,9 +47,9 @@ def feedback_status(args: argparse.Namespace, ctx: Context) -> ExitCode:
         report.append(
             {
                 "username": student,
-                "latest": stamps[-1],
+                "latest": times.server_text(stamps[-1]),
                 "feedback": feedback_on == stamps[-1],
-                "feedback_on": feedback_on,
+                "feedback_on": times.server_text(feedback_on) if feedback_on else None,
                 "feedback_files": files if feedback_on else 0,
             }
         )

@@ -14,10 +14,20 @@ import sys
 from collections.abc import Sequence
 
 from ngshare import __version__
-from ngshare.cli import assignments, courses, events, feedback, roster, submissions
+from ngshare.cli import (
+    assignments,
+    courses,
+    deleted,
+    events,
+    feedback,
+    roster,
+    submissions,
+    whoami,
+)
 from ngshare.cli.context import Context
-from ngshare.cli.errors import CliError, ExitCode
+from ngshare.cli.errors import CliError, ExitCode, from_client
 from ngshare.cli.output import PROGRAM, Output
+from ngshare.client.errors import ClientError
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 2
@@ -117,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     submissions.register(commands, common)
     feedback.register(commands, common)
     events.register(commands, common)
+    deleted.register(commands, common)
+    whoami.register(commands, common)
     return parser
 
 
@@ -137,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         out.error(error)
         return int(error.code)
+    except ClientError as error:
+        reported = from_client(error)
+        out.error(reported)
+        return int(reported.code)
     except KeyboardInterrupt:
         out.warn("interrupted")
         return int(ExitCode.INTERRUPTED)

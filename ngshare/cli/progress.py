@@ -1,10 +1,12 @@
 """Progress of a download of several submissions, on standard error.
 
-On a terminal it is a bar redrawn in place, shown only once a download has
-taken longer than half a second (quick ones stay quiet); elsewhere (a log
-file, CI) it is one plain line per finished submission, and only when asked
-for with ``--progress``. It never writes to standard output, which holds the
-command's result.
+A download is one transfer of the content of every submission, then each
+submission written out in turn. On a terminal it is a bar redrawn in place
+(the bytes received, then the submissions written), shown only once a
+download has taken longer than half a second (quick ones stay quiet);
+elsewhere (a log file, CI) it is one plain line per written submission, and
+only when asked for with ``--progress``. It never writes to standard output,
+which holds the command's result.
 """
 
 from __future__ import annotations
@@ -46,29 +48,24 @@ class Progress:
         self.stream = stream
         self.noun = noun
         self.done = 0
-        self.bytes_done = 0
+        self.received = 0
         self.label = ""
-        self.item_bytes = 0
-        self.item_total: int | None = None
         self.started = time.monotonic()
         self.last_draw = 0.0
         self.drawn = False
 
-    def start_item(self, label: str) -> None:
-        self.label = label
-        self.item_bytes = 0
-        self.item_total = None
+    def on_download(self, received: int, total: int | None) -> None:
+        """A client callback: ``received`` bytes of the download so far."""
+        self.label = "downloading"
+        self.received = received
         self._draw()
 
-    def on_chunk(self, received: int, total: int | None) -> None:
-        """A client callback: ``received`` bytes of the current item so far."""
-        self.item_bytes = received
-        self.item_total = total
+    def start_item(self, label: str) -> None:
+        self.label = label
         self._draw()
 
     def finish_item(self, detail: str = "") -> None:
         self.done += 1
-        self.bytes_done += self.item_bytes
         if self.mode is Mode.LINES:
             width = len(str(self.total))
             line = f"[{self.done:>{width}}/{self.total}] {self.label}"
@@ -85,10 +82,7 @@ class Progress:
     def fraction(self) -> float:
         if self.total <= 0:
             return 1.0
-        partial = 0.0
-        if self.item_total and self.done < self.total:
-            partial = min(self.item_bytes / self.item_total, 1.0)
-        return min((self.done + partial) / self.total, 1.0)
+        return min(self.done / self.total, 1.0)
 
     def _draw(self, force: bool = False) -> None:
         if self.mode is not Mode.BAR:
@@ -103,9 +97,8 @@ class Progress:
         fraction = self.fraction()
         filled = int(fraction * BAR_WIDTH)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        received = human_size(self.bytes_done + (0 if self.done == self.total else self.item_bytes))
         self.stream.write(
             f"\r\033[K[{bar}] {fraction:4.0%} {self.done}/{self.total} {self.noun}, "
-            f"{received}  {self.label}"
+            f"{human_size(self.received)} received  {self.label}"
         )
         self.stream.flush()

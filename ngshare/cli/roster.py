@@ -3,7 +3,7 @@
 Instructors are managed by admins (an instructor may update their own
 details); students by the course's instructors. ``students import`` enrols a
 whole class from nbgrader's CSV format, optionally into the nbgrader
-gradebook too.
+gradebook too. Rosters are only in the v1 API.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 from ngshare.cli import gradebook
 from ngshare.cli.context import Context, Subcommands, each
-from ngshare.cli.errors import CliError, ExitCode
+from ngshare.cli.errors import ExitCode
 from ngshare.cli.output import table
 from ngshare.cli.roster_csv import RosterRow, read_roster
+from ngshare.client.api import ADMINS, INSTRUCTORS, MEMBERS
+from ngshare.client.errors import NotFound, PermissionRefused
 
-ADMIN = "an ngshare admin"
 # The v1 API takes a class in one request; this keeps each request small.
 IMPORT_BATCH = 500
 DETAILS = ("first_name", "last_name", "email")
@@ -38,16 +39,16 @@ class Role:
 INSTRUCTOR = Role(
     "instructor",
     "instructors",
-    add_needs=f"{ADMIN} (or the instructor, for their own details)",
-    remove_needs=ADMIN,
-    list_needs="members of the course",
+    add_needs=f"{ADMINS} (or the instructor, for their own details)",
+    remove_needs=ADMINS,
+    list_needs=MEMBERS,
 )
 STUDENT = Role(
     "student",
     "students",
-    add_needs="the course's instructors",
-    remove_needs="the course's instructors",
-    list_needs="the course's instructors",
+    add_needs=INSTRUCTORS,
+    remove_needs=INSTRUCTORS,
+    list_needs=INSTRUCTORS,
 )
 
 
@@ -61,7 +62,7 @@ def list_members(args: argparse.Namespace, ctx: Context) -> ExitCode:
         role.plural,
         args.course,
         what=f"list the {role.plural} of {args.course!r}",
-        needs=role.list_needs,
+        who_may=role.list_needs,
     )[role.plural]
     headers = ["username", "first name", "last name", "email"]
     rows = [[m["username"], *(m.get(d) for d in DETAILS)] for m in members]
@@ -78,34 +79,34 @@ def _current_details(ctx: Context, role: Role, course: str, user: str) -> dict[s
     for route in (role.noun, other.noun):
         try:
             found = ctx.api.get(route, course, user, what=f"look up {user!r} in {course!r}")
-        except CliError as error:
+        except (NotFound, PermissionRefused):
             # The request that follows reports any real problem (no such
             # course, no permission) in its own words.
-            if error.code in (ExitCode.NOT_FOUND, ExitCode.PERMISSION):
-                continue
-            raise
+            continue
         return {d: found.get(d) or "" for d in DETAILS}
     return {d: "" for d in DETAILS}
 
 
 def add_member(args: argparse.Namespace, ctx: Context) -> ExitCode:
     role = _role(args)
+    # Without a user: yourself, as the server knows your token (your own details).
+    user = args.user or ctx.me().name
     given = {d: getattr(args, d) for d in DETAILS}
     details = {d: v for d, v in given.items() if v is not None}
     if len(details) < len(DETAILS):
         # v1 needs all three details: keep the ones the server already has.
-        details = {**_current_details(ctx, role, args.course, args.user), **details}
-    ctx.api.post(
+        details = {**_current_details(ctx, role, args.course, user), **details}
+    ctx.api.post_form(
         role.noun,
         args.course,
-        args.user,
+        user,
         data=details,
-        what=f"add {args.user!r} to {args.course!r} as {role.noun}",
-        needs=role.add_needs,
+        what=f"add {user!r} to {args.course!r} as {role.noun}",
+        who_may=role.add_needs,
     )
     ctx.out.result(
-        {"course": args.course, "username": args.user, "role": role.noun, **details},
-        f"{args.user} is now {'an' if role is INSTRUCTOR else 'a'} {role.noun} of {args.course}.",
+        {"course": args.course, "username": user, "role": role.noun, **details},
+        f"{user} is now {'an' if role is INSTRUCTOR else 'a'} {role.noun} of {args.course}.",
     )
     return ExitCode.OK
 
@@ -120,7 +121,7 @@ def remove_members(args: argparse.Namespace, ctx: Context) -> ExitCode:
             args.course,
             user,
             what=f"remove {role.noun} {user!r} from {args.course!r}",
-            needs=role.remove_needs,
+            who_may=role.remove_needs,
         )
 
     reports, code = each(ctx, users, remove)
@@ -173,7 +174,7 @@ def _current_roster(
     if all(value is not None for row in rows for value in row.details().values()):
         return {}
     students = ctx.api.get(
-        "students", course, what=f"list the students of {course!r}", needs=STUDENT.add_needs
+        "students", course, what=f"list the students of {course!r}", who_may=STUDENT.add_needs
     )["students"]
     return {s["username"]: s for s in students}
 
@@ -189,12 +190,12 @@ def _import_batches(
     for start in range(0, len(rows), IMPORT_BATCH):
         batch = rows[start : start + IMPORT_BATCH]
         people = [r.person(current.get(r.username, {})) for r in batch]
-        status = ctx.api.post(
+        status = ctx.api.post_form(
             "students",
             course,
             data={"students": json.dumps(people)},
             what=f"import students into {course!r}",
-            needs=STUDENT.add_needs,
+            who_may=STUDENT.add_needs,
         )["status"]
         outcome = {entry["username"]: entry for entry in status}
         for row in batch:
@@ -237,7 +238,15 @@ def _register_group(commands: Subcommands, common: argparse.ArgumentParser, role
         f"{role.add_needs}). Details not given keep the values the server has.",
     )
     parser.add_argument("course", metavar="COURSE")
-    parser.add_argument("user", metavar="USER", help="the JupyterHub user name")
+    if role is INSTRUCTOR:
+        parser.add_argument(
+            "user",
+            metavar="USER",
+            nargs="?",
+            help="the JupyterHub user name (default: you, the owner of the token)",
+        )
+    else:
+        parser.add_argument("user", metavar="USER", help="the JupyterHub user name")
     parser.add_argument("--first-name", dest="first_name", metavar="TEXT")
     parser.add_argument("--last-name", dest="last_name", metavar="TEXT")
     parser.add_argument("--email", metavar="TEXT")

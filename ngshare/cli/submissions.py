@@ -1,45 +1,51 @@
 """``ngsharectl submissions``: list every submission, download the latest ones.
 
 ``download`` fetches the latest submission of every student (or of the
-students named) into a directory tree or a .zip file, checking each file
-against the md5 checksum the server sends. Each submission is one request,
-pinned to the timestamp listed first, so a student submitting during the
-download cannot make the files disagree with the summary.
+students named) into a directory tree or a .zip file. One request lists
+every student's latest submission with its files (``GET api/v2/.../
+submissions?latest=true``), so a student submitting during the download
+cannot make the files disagree with the list; then the content comes in one
+streamed request (``POST api/v2/blobs/download``), each distinct content
+once however many files hold it, checked against its sha256 as it is written
+to disk. Nothing is held in memory whole: the output is assembled from the
+files on disk.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import hashlib
+import tempfile
 from pathlib import Path
 
 from ngshare.cli import times
-from ngshare.cli.archive import Files, Writer, open_writer
+from ngshare.cli.archive import Writer, open_writer
 from ngshare.cli.context import Context, Subcommands
-from ngshare.cli.errors import CliError, ExitCode
+from ngshare.cli.errors import ExitCode
 from ngshare.cli.output import table
 from ngshare.cli.progress import Progress, choose_mode
+from ngshare.client import api
+from ngshare.client.api import SubmissionRecord
+from ngshare.client.downloads import download_blobs
+from ngshare.client.errors import NotFound
+from ngshare.client.manifests import ManifestFile
 from ngshare.protocol.sizes import human_size
-
-INSTRUCTORS = "the course's instructors"
 
 
 def list_all(
     ctx: Context, course: str, assignment: str, student: str | None
-) -> list[dict[str, str]]:
-    parts = ("submissions", course, assignment) + ((student,) if student else ())
-    found: list[dict[str, str]] = ctx.api.get(
-        *parts,
-        what=f"list the submissions of {assignment!r} in {course!r}",
-        needs=INSTRUCTORS + (" or that student" if student else ""),
-    )["submissions"]
-    return found
+) -> list[SubmissionRecord]:
+    """Every submission of an assignment, or of one student, oldest first."""
+    what = f"list the submissions of {assignment!r} in {course!r}"
+    if student:
+        return api.student_submissions(ctx.api, course, assignment, student, what=what)
+    return api.submissions(ctx.api, course, assignment, what=what)
 
 
 def list_submissions(args: argparse.Namespace, ctx: Context) -> ExitCode:
-    found = list_all(ctx, args.course, args.assignment, args.student)
+    found = [
+        {"student_id": s.student, "timestamp": times.server_text(s.timestamp)}
+        for s in list_all(ctx, args.course, args.assignment, args.student)
+    ]
     rows = [[s["student_id"], s["timestamp"].removesuffix(" UTC")] for s in found]
     text = (
         table(["student", "submitted (UTC)"], rows)
@@ -50,44 +56,38 @@ def list_submissions(args: argparse.Namespace, ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def latest_by_student(submissions: list[dict[str, str]]) -> dict[str, str]:
-    """Each student's latest timestamp, students in alphabetical order."""
-    latest: dict[str, str] = {}
-    for s in submissions:
-        current = latest.get(s["student_id"])
-        if current is None or times.parse_server(s["timestamp"]) > times.parse_server(current):
-            latest[s["student_id"]] = s["timestamp"]
-    return dict(sorted(latest.items()))
+def _targets(ctx: Context, args: argparse.Namespace) -> list[SubmissionRecord]:
+    """The latest submission, with its files, of each student to download."""
+    latest = {
+        record.student: record
+        for record in api.submissions(
+            ctx.api,
+            args.course,
+            args.assignment,
+            latest=True,
+            what=f"list the submissions of {args.assignment!r} in {args.course!r}",
+        )
+    }
+    if not args.student:
+        return [latest[name] for name in sorted(latest)]
+    targets = []
+    for name in dict.fromkeys(args.student):
+        record = latest.get(name) or _latest_of(ctx, args, name)
+        targets.append(record)
+    return targets
 
 
-def decode_files(student: str, entries: list[dict[str, str]]) -> Files:
-    files = []
-    for entry in entries:
-        path = entry["path"]
-        try:
-            content = base64.b64decode(entry["content"], validate=False)
-        except (binascii.Error, ValueError, KeyError):
-            raise CliError(
-                f"The server sent {student}'s file {path!r} in a form that cannot be decoded.",
-                ExitCode.SERVER,
-            ) from None
-        expected = entry.get("checksum")
-        if expected and hashlib.md5(content, usedforsecurity=False).hexdigest() != expected:
-            raise CliError(
-                f"{student}'s file {path!r} arrived damaged (its checksum does not match); "
-                "nothing more was written. Try again.",
-                ExitCode.SERVER,
-            )
-        files.append((path, content))
-    return files
-
-
-def _targets(ctx: Context, args: argparse.Namespace) -> dict[str, str | None]:
-    """Whose submission to fetch: {student: timestamp} (None: the latest, asked by name)."""
-    if args.student:
-        # Named students: the server's answer says plainly if one has not submitted.
-        return {name: None for name in dict.fromkeys(args.student)}
-    return dict(latest_by_student(list_all(ctx, args.course, args.assignment, None)))
+def _latest_of(ctx: Context, args: argparse.Namespace, student: str) -> SubmissionRecord:
+    """A named student missing from the list: the server says why (no such student?)."""
+    what = f"download {student}'s submission of {args.assignment!r}"
+    found = api.student_submissions(ctx.api, args.course, args.assignment, student, what=what)
+    if not found:
+        raise NotFound(f"{student} has not submitted it", what=what)
+    # Submitted since the list was made.
+    last = found[-1]
+    key = api.SubmissionKey(args.course, args.assignment, student, last.timestamp)
+    files = api.submission_files(ctx.api, key, what=what)
+    return SubmissionRecord(student, last.timestamp, files)
 
 
 def download(args: argparse.Namespace, ctx: Context) -> ExitCode:
@@ -105,14 +105,15 @@ def download(args: argparse.Namespace, ctx: Context) -> ExitCode:
     writer = open_writer(output, kind, args.overwrite)
     progress = Progress(len(targets), choose_mode(args.progress, ctx.out.stderr), ctx.out.stderr)
     try:
-        writer.check_free(list(targets))
-        report, total = _fetch_all(ctx, args, targets, writer, progress)
+        writer.check_free([record.student for record in targets])
+        report = _fetch_all(ctx, args, targets, writer, progress)
         writer.commit()
     except BaseException:
         writer.abort()
         raise
     finally:
         progress.close()
+    total = sum(int(str(item["bytes"])) for item in report)
     text = (
         f"Downloaded {len(report)} submission(s) of {args.assignment} ({human_size(total)}) "
         f"into {output}" + (" (zip)." if kind == "zip" else "/.")
@@ -124,40 +125,44 @@ def download(args: argparse.Namespace, ctx: Context) -> ExitCode:
 def _fetch_all(
     ctx: Context,
     args: argparse.Namespace,
-    targets: dict[str, str | None],
+    targets: list[SubmissionRecord],
     writer: Writer,
     progress: Progress,
-) -> tuple[list[dict[str, object]], int]:
-    """Fetch and write each submission; returns a report and the bytes written."""
+) -> list[dict[str, object]]:
+    """Download every content once, then write each submission; returns a report."""
     report: list[dict[str, object]] = []
-    total = 0
-    for student, timestamp in targets.items():
-        progress.start_item(student)
-        params = {"timestamp": timestamp} if timestamp else None
-        body = ctx.api.get(
-            "submission",
-            args.course,
-            args.assignment,
-            student,
-            params=params,
-            what=f"download {student}'s submission of {args.assignment!r}",
-            needs=INSTRUCTORS,
-            on_chunk=progress.on_chunk,
+    with tempfile.TemporaryDirectory(prefix=".ngsharectl-", dir=writer.scratch()) as scratch:
+        # Content-addressed: each distinct content is one file, named by its hash.
+        store = Path(scratch)
+        blobs = {entry.sha256: entry.size for record in targets for entry in record.files or []}
+        download_blobs(
+            ctx.api,
+            [
+                (store / sha256, ManifestFile(sha256, sha256, size))
+                for sha256, size in blobs.items()
+            ],
+            f"download the submissions of {args.assignment!r}",
+            progress=progress.on_download,
         )
-        files = decode_files(student, body["files"])
-        writer.add(student, files, times.parse_server(body["timestamp"]))
-        count = sum(len(content) for _, content in files)
-        total += count
-        report.append(
-            {
-                "student": student,
-                "timestamp": body["timestamp"],
-                "files": sorted(path for path, _ in files),
-                "bytes": count,
-            }
-        )
-        progress.finish_item(f"{len(files)} file(s), {human_size(count)}")
-    return report, total
+        for record in targets:
+            files = record.files or []
+            progress.start_item(record.student)
+            writer.add(
+                record.student,
+                [(entry.path, store / entry.sha256) for entry in files],
+                times.as_utc(record.timestamp),
+            )
+            size = sum(entry.size for entry in files)
+            report.append(
+                {
+                    "student": record.student,
+                    "timestamp": times.server_text(record.timestamp),
+                    "files": sorted(entry.path for entry in files),
+                    "bytes": size,
+                }
+            )
+            progress.finish_item(f"{len(files)} file(s), {human_size(size)}")
+    return report
 
 
 def register(commands: Subcommands, common: argparse.ArgumentParser) -> None:

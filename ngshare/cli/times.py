@@ -1,6 +1,7 @@
 """Submission timestamps and due dates.
 
-The server writes timestamps in UTC as ``2024-03-01 16:59:03.123456 UTC``.
+``ngsharectl`` shows the server's timestamps (UTC) as the v1 API writes them,
+``2024-03-01 16:59:03.123456 UTC``, whichever API they came from.
 Due dates come from the command line in ISO 8601 form; one without a time
 zone means the local time of the machine running ``ngsharectl`` (as ``date``
 shows it), because that is what an instructor typing it has in mind.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+
+from ngshare.protocol.timestamps import format_v1
 
 SERVER_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 UTC = datetime.timezone.utc
@@ -25,6 +28,16 @@ def parse_server(text: str) -> datetime.datetime:
     except ValueError:
         # Older servers may omit the microseconds.
         return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def server_text(value: datetime.datetime) -> str:
+    """A timestamp the own API sent (naive UTC), as ngsharectl shows it."""
+    return format_v1(value)
+
+
+def as_utc(value: datetime.datetime) -> datetime.datetime:
+    """A timestamp the own API sent (naive UTC), as an aware UTC datetime."""
+    return value.replace(tzinfo=UTC)
 
 
 def parse_due(text: str) -> datetime.datetime:

@@ -9,7 +9,9 @@ directory::
     configure_exchange(c)  # or configure_exchange(c, url="http://.../services/ngshare")
 
 The URL defaults to ``$NGSHARE_URL``, then to the Zero to JupyterHub in-cluster
-address; requests are authenticated with ``$JUPYTERHUB_API_TOKEN``.
+address; requests are authenticated with ``$JUPYTERHUB_API_TOKEN``, and the
+user is whom that token stands for, as the server says. The HTTP client is
+:mod:`ngshare.client`, shared with ``ngsharectl``.
 """
 
 from __future__ import annotations

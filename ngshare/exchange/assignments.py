@@ -1,65 +1,43 @@
-"""Requests about courses, releases and submissions that several actions share."""
+"""What several actions share: submission names in nbgrader's files, listings, deleting.
+
+nbgrader's local files (``timestamp.txt``, the folders of the submission
+cache) name a submission by the v1 form of the server's timestamp,
+``2024-03-01 12:30:15.123456 UTC``, which nbgrader parses for lateness; the
+own API names it in ISO 8601. Both name the same stored instant, to the
+microsecond.
+"""
 
 from __future__ import annotations
 
+import datetime
 import posixpath
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nbgrader.exchange.abc import ExchangeError
 
-from ngshare.exchange.client import NgshareClient
-from ngshare.exchange.files import list_paths
+from ngshare.client import api
+from ngshare.protocol.timestamps import format_v1, parse_iso, parse_v1
 
 if TYPE_CHECKING:
     from ngshare.exchange.exchange import Exchange
 
 
-@dataclass(frozen=True)
-class SubmissionEntry:
-    student_id: str
-    timestamp: str  # exactly as the server wrote it: it names the submission
+def local_timestamp(when: datetime.datetime) -> str:
+    """A submission's timestamp as nbgrader's files write it."""
+    return format_v1(when)
 
 
-def my_courses(client: NgshareClient) -> list[str]:
-    """The courses the user teaches or takes (all courses, for an admin)."""
-    return list(client.get("courses", what="list your courses")["courses"])
+def parse_local_timestamp(text: str) -> datetime.datetime | None:
+    """The server's timestamp a local file names (v1 form, or ISO 8601); None if none."""
+    return parse_v1(text) or parse_iso(text.strip())
 
 
-def released_assignments(client: NgshareClient, course_id: str) -> list[str]:
-    return list(
-        client.get("assignments", course_id, what=f"list the assignments of course {course_id!r}")[
-            "assignments"
-        ]
-    )
-
-
-def release_listing(client: NgshareClient, course_id: str, assignment_id: str) -> list[str]:
-    """The paths of the files of a release (without their contents)."""
-    response = client.get(
-        "assignment",
-        course_id,
-        assignment_id,
-        params={"list_only": "true"},
-        what=f"list assignment {assignment_id!r} of course {course_id!r}",
-    )
-    return [path for path, _ in list_paths(response.get("files"))]
-
-
-def submissions(
-    client: NgshareClient, course_id: str, assignment_id: str, student_id: str | None = None
-) -> list[SubmissionEntry]:
-    """Every submission of an assignment (instructors), or of one student."""
-    parts = ("submissions", course_id, assignment_id) + ((student_id,) if student_id else ())
-    whose = f" by {student_id!r}" if student_id else ""
-    response = client.get(
-        *parts,
-        what=f"list the submissions{whose} of assignment {assignment_id!r} of course {course_id!r}",
-    )
-    return [
-        SubmissionEntry(str(entry["student_id"]), str(entry["timestamp"]))
-        for entry in response["submissions"]
-    ]
+def server_timestamp(text: str) -> datetime.datetime:
+    """The server's timestamp of a submission that nbgrader's files name as ``text``."""
+    parsed = parse_local_timestamp(text)
+    if parsed is None:
+        raise ExchangeError(f"{text!r} is not a timestamp ngshare wrote")
+    return parsed
 
 
 def top_level(paths: list[str], extension: str) -> list[str]:
@@ -76,12 +54,12 @@ def top_level(paths: list[str], extension: str) -> list[str]:
 
 
 def delete_assignment(exchange: Exchange, course_id: str, assignment_id: str, action: str) -> None:
-    """DELETE an assignment, unless that would silently destroy submissions."""
+    """Delete an assignment, unless that would silently destroy submissions."""
     client = exchange.client
     if not exchange.allow_deleting_submissions:
-        found = submissions(client, course_id, assignment_id)
+        found = api.submissions(client, course_id, assignment_id)
         if found:
-            students = len({entry.student_id for entry in found})
+            students = len({record.student for record in found})
             raise ExchangeError(
                 f"Refusing to {action} assignment {assignment_id!r} of course {course_id!r}: "
                 f"ngshare holds {len(found)} submission(s) of it from {students} student(s), "
@@ -89,8 +67,8 @@ def delete_assignment(exchange: Exchange, course_id: str, assignment_id: str, ac
                 "(only a server admin can bring them back). Run `nbgrader collect` first, "
                 "then re-run with --Exchange.allow_deleting_submissions=True."
             )
-    client.delete(
-        "assignment",
+    api.delete_assignment(
+        client,
         course_id,
         assignment_id,
         what=f"delete assignment {assignment_id!r} of course {course_id!r}",

@@ -1,13 +1,15 @@
 """``nbgrader collect``: download each student's latest submission.
 
-``GET /submissions/{course}/{assignment}`` lists every submission; for each
-student the latest one (or, with ``before_duedate``, the latest before the
-due date in the gradebook) goes into submitted/<student>/<assignment>/, with
-the server's timestamp in ``timestamp.txt``. The own API gives the files of
-every latest submission in one request; the content the instructor does not
-already have locally comes in one streamed download. ``--update`` replaces
-an older collected copy. One student's failure does not stop the others;
-the command fails at the end.
+For each student the latest submission (or, with ``before_duedate``, the
+latest before the due date in the gradebook) goes into
+submitted/<student>/<assignment>/, with the server's timestamp in
+``timestamp.txt``. One request lists every student's latest submission with
+its files (``GET api/v2/.../submissions?latest=true``); with
+``before_duedate``, every submission is listed and the chosen ones' files
+asked for one by one. The content the instructor does not already have
+locally comes in one streamed download. ``--update`` replaces an older
+collected copy. One student's failure does not stop the others; the command
+fails at the end.
 """
 
 from __future__ import annotations
@@ -21,20 +23,16 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.exchange.abc import ExchangeCollect as ABCExchangeCollect
 from nbgrader.exchange.abc import ExchangeError
-from nbgrader.utils import parse_utc
 
-from ngshare.exchange.assignments import SubmissionEntry, submissions
-from ngshare.exchange.content import (
-    LocalContent,
-    ManifestFile,
-    api_timestamp,
-    assignment_path,
-    download_files,
-    parse_manifest,
-    submission_path,
-)
+from ngshare.client import api
+from ngshare.client.api import SubmissionRecord
+from ngshare.client.downloads import LocalContent, download_blobs
+from ngshare.client.errors import ClientError
+from ngshare.client.manifests import ManifestFile
+from ngshare.exchange.assignments import local_timestamp
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import FileRules, discard, is_safe_path, staging_directory
+from ngshare.exchange.files import FileRules, discard, staging_directory
+from ngshare.protocol.names import is_valid_relative_path
 
 
 class ExchangeCollect(Exchange, ABCExchangeCollect):
@@ -42,17 +40,20 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         self.course_id = self.require_course()
         assignment_id = self.require_assignment()
         pattern = self.coursedir.student_id or "*"
-        by_student: dict[str, list[tuple[datetime.datetime, SubmissionEntry]]] = defaultdict(list)
-        for entry in submissions(self.client, self.course_id, assignment_id):
-            if fnmatch.fnmatchcase(entry.student_id, pattern):
-                by_student[entry.student_id].append((parse_utc(entry.timestamp), entry))
+        found = api.submissions(
+            self.client, self.course_id, assignment_id, latest=not self.before_duedate
+        )
+        by_student: dict[str, list[SubmissionRecord]] = defaultdict(list)
+        for record in found:
+            if fnmatch.fnmatchcase(record.student, pattern):
+                by_student[record.student].append(record)
         duedate = self._duedate() if self.before_duedate else None
-        self.src_records: list[tuple[datetime.datetime, SubmissionEntry]] = []
+        self.src_records: list[SubmissionRecord] = []
         for records in by_student.values():
-            records.sort(key=lambda record: record[0], reverse=True)
-            on_time = [r for r in records if duedate is not None and r[0] <= duedate]
+            records.sort(key=lambda record: record.timestamp, reverse=True)
+            on_time = [r for r in records if duedate is not None and r.timestamp <= duedate]
             self.src_records.append(on_time[0] if on_time else records[0])
-        self.src_records.sort(key=lambda record: record[1].student_id)
+        self.src_records.sort(key=lambda record: record.student)
 
     def _duedate(self) -> datetime.datetime | None:
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
@@ -79,17 +80,17 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         )
         failures: list[str] = []
         wanted: list[PlannedCopy] = []
-        for timestamp, entry in self.src_records:
+        for record in self.src_records:
             try:
-                planned = self.plan(entry, timestamp)
+                planned = self.plan(record)
             except ExchangeError as error:
                 self.log.error("%s", error)
-                failures.append(entry.student_id)
+                failures.append(record.student)
                 continue
             if planned is not None:
                 wanted.append(planned)
         manifests = self.manifests(wanted, failures)
-        ready = [planned for planned in wanted if planned.entry.student_id in manifests]
+        ready = [planned for planned in wanted if planned.record.student in manifests]
         if ready:
             self.collect(ready, manifests)
         if failures:
@@ -98,10 +99,10 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
                 + ", ".join(failures)
             )
 
-    def plan(self, entry: SubmissionEntry, timestamp: datetime.datetime) -> PlannedCopy | None:
+    def plan(self, record: SubmissionRecord) -> PlannedCopy | None:
         """Where a submission goes, or None if the copy already there is to be kept."""
-        student_id, assignment_id = entry.student_id, self.coursedir.assignment_id
-        if not is_safe_path(student_id) or "/" in student_id:
+        student_id, assignment_id = record.student, self.coursedir.assignment_id
+        if not is_valid_relative_path(student_id) or "/" in student_id:
             raise ExchangeError(f"Skipping a submission by {student_id!r}: not a usable name")
         dest_path = Path(
             self.coursedir.format_path(
@@ -111,8 +112,10 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
         updating = dest_path.is_dir()
         if updating:
             existing = self.coursedir.get_existing_timestamp(str(dest_path))
-            newer = existing is None or timestamp > existing
-            if not (self.update and newer) and not (self.before_duedate and existing != timestamp):
+            newer = existing is None or record.timestamp > existing
+            if not (self.update and newer) and not (
+                self.before_duedate and existing != record.timestamp
+            ):
                 if self.update:
                     self.log.info(
                         "No newer submission to collect: %s %s", student_id, assignment_id
@@ -127,51 +130,31 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             self.log.info("Updating submission: %s %s", student_id, assignment_id)
         else:
             self.log.info("Collecting submission: %s %s", student_id, assignment_id)
-        return PlannedCopy(entry, dest_path, updating)
+        return PlannedCopy(record, dest_path, updating)
 
     def manifests(
         self, wanted: list[PlannedCopy], failures: list[str]
     ) -> dict[str, list[ManifestFile]]:
         """The files of each wanted submission, by student.
 
-        When every wanted submission is its student's latest (no
-        ``before_duedate``), one request brings all of them.
+        Every student's latest came with the listing; a submission chosen by
+        ``before_duedate`` is asked for on its own.
         """
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
         found: dict[str, list[ManifestFile]] = {}
-        if wanted and not self.before_duedate:
-            what = f"list the latest submissions of assignment {assignment_id!r}"
-            response = self.client.get(
-                *assignment_path(course_id, assignment_id),
-                "submissions",
-                params={"latest": "true"},
-                what=what,
-            )
-            latest = {
-                (str(item.get("student")), str(item.get("timestamp"))): item.get("files")
-                for item in response.get("submissions", [])
-                if isinstance(item, dict)
-            }
-            for planned in wanted:
-                entry = planned.entry
-                files = latest.get((entry.student_id, api_timestamp(entry.timestamp)))
-                if files is not None:
-                    found[entry.student_id] = parse_manifest(files, what)
         for planned in wanted:
-            entry = planned.entry
-            if entry.student_id in found:
+            record = planned.record
+            if record.files is not None:
+                found[record.student] = record.files
                 continue
-            # Older than the latest (before_duedate), or submitted meanwhile.
-            what = f"download the submission of {entry.student_id!r} ({entry.timestamp})"
+            when = local_timestamp(record.timestamp)
+            what = f"download the submission of {record.student!r} ({when})"
             try:
-                response = self.client.get(
-                    *submission_path(course_id, assignment_id, entry.student_id, entry.timestamp),
-                    what=what,
-                )
-                found[entry.student_id] = parse_manifest(response.get("files"), what)
-            except ExchangeError as error:
+                key = api.SubmissionKey(course_id, assignment_id, record.student, record.timestamp)
+                found[record.student] = api.submission_files(self.client, key, what=what)
+            except ClientError as error:
                 self.log.error("%s", error)
-                failures.append(entry.student_id)
+                failures.append(record.student)
         return found
 
     def kept_files(self, student_id: str, files: list[ManifestFile]) -> list[ManifestFile]:
@@ -201,9 +184,8 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             for planned in ready:
                 staging = staging_directory(planned.dest_path)
                 staged.append((planned, staging))
-                for remote in self.kept_files(
-                    planned.entry.student_id, manifests[planned.entry.student_id]
-                ):
+                student = planned.record.student
+                for remote in self.kept_files(student, manifests[student]):
                     placements.append((staging.joinpath(*remote.path.split("/")), remote))
             # Content the instructor has (the released data files, copies
             # collected before) is copied, not downloaded again.
@@ -217,7 +199,7 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
                     *(planned.dest_path for planned in ready if planned.updating),
                 ]
             )
-            download_files(
+            download_blobs(
                 self.client,
                 placements,
                 f"collect {len(ready)} submission(s) of assignment {assignment_id!r}",
@@ -226,7 +208,8 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
             for planned, staging in staged:
                 # The instructor's copy carries the server's time of submission:
                 # autograde reads it for lateness, release_feedback to name it.
-                (staging / "timestamp.txt").write_text(planned.entry.timestamp, encoding="utf-8")
+                timestamp = local_timestamp(planned.record.timestamp)
+                (staging / "timestamp.txt").write_text(timestamp, encoding="utf-8")
                 if planned.updating:
                     discard(planned.dest_path)
                 staging.rename(planned.dest_path)
@@ -237,6 +220,6 @@ class ExchangeCollect(Exchange, ABCExchangeCollect):
 
 @dataclass(frozen=True)
 class PlannedCopy:
-    entry: SubmissionEntry
+    record: SubmissionRecord
     dest_path: Path
     updating: bool

@@ -1,10 +1,16 @@
 """The base class of every ngshare exchange action.
 
 It holds the configuration all actions share (the server URL, timeouts,
-retries, the submission cache, ``path_includes_course``), builds the HTTP
-client when a command runs, and makes sure that a failed request is logged
+retries, the submission cache, ``path_includes_course``), opens the client's
+connection (:mod:`ngshare.client`) when a command runs and closes it at the
+end, and turns a failed request into nbgrader's ``ExchangeError``, logged
 with the server's message before nbgrader turns it into "nbgrader <command>
 failed": nbgrader's apps only print that summary, not the error itself.
+
+The user is who the API token stands for, as the server says (asked once per
+command, and only by the commands that name the user): that name files the
+submission cache and asks for the user's own submissions and feedback. The
+environment's ``$JUPYTERHUB_USER`` is only checked against it.
 """
 
 from __future__ import annotations
@@ -19,8 +25,12 @@ from nbgrader.exchange.abc import Exchange as ABCExchange
 from nbgrader.exchange.abc import ExchangeError
 from traitlets import Bool, Float, Integer, Unicode, default
 
+from ngshare import __version__
+from ngshare.client.connection import Connection
+from ngshare.client.errors import ClientError, PermissionRefused
+from ngshare.client.identity import Identity, environment_mismatch
 from ngshare.exchange import settings
-from ngshare.exchange.client import NgshareClient, NgshareError
+from ngshare.exchange.errors import NgshareError
 from ngshare.exchange.known_content import KnownContent
 
 
@@ -100,27 +110,53 @@ class Exchange(ABCExchange):
         ),
     ).tag(config=True)
 
-    _client: NgshareClient | None = None
+    _client: Connection | None = None
+    _identity_checked = False
+
+    @property
+    def identity(self) -> Identity:
+        """Who this command acts as: whom the server says the token stands for."""
+        found = self.client.identity()
+        if not self._identity_checked:
+            self._identity_checked = True
+            warning = environment_mismatch(found, os.environ)
+            if warning:
+                self.log.warning("%s", warning)
+        return found
 
     @property
     def username(self) -> str:
-        """The user this command runs as (read now, from the environment)."""
-        return settings.username()
+        """The user this command acts as (asked of the server once per command)."""
+        return self.identity.name
+
+    def who_you_are(self) -> str:
+        """A sentence for a refusal: the user's name and courses as ngshare knows them."""
+        try:
+            found = self.identity
+        except ClientError:
+            # Said only to explain a refusal: the refusal stands on its own.
+            return ""
+        roles = [f"{role} of {course}" for course, role in sorted(found.courses.items())]
+        where = ", ".join(roles) if roles else "in no course"
+        return f" You are {found.name!r} to ngshare ({'admin, ' if found.admin else ''}{where})."
 
     def known_content(self, course: str, assignment: str) -> KnownContent:
         """This user's record of the content the server holds for an assignment."""
         return KnownContent(self.cache, self.client.base_url, course, assignment)
 
     @property
-    def client(self) -> NgshareClient:
+    def client(self) -> Connection:
+        """This command's connection to ngshare, opened on first use."""
         if self._client is None:
-            self._client = NgshareClient(
+            self._client = Connection(
                 settings.service_url(self.ngshare_url),
                 settings.api_token(),
+                sources=settings.SOURCES,
                 timeout=self.timeout,
                 connect_timeout=self.connect_timeout,
                 retries=self.retries,
                 backoff=self.retry_backoff,
+                user_agent=f"ngshare.exchange/{__version__}",
                 log=self.log,
             )
         return self._client
@@ -134,20 +170,21 @@ class Exchange(ABCExchange):
             return super().start()
         except ReportedError:
             raise
-        except ExchangeError as error:
+        except ClientError as error:
             message = str(error)
-            if isinstance(error, NgshareError) and error.server_message == "Permission denied":
-                message += (
-                    f" You are {self.username!r} to ngshare: this needs a member of the"
-                    " course (or, for instructor commands, one of its instructors)."
-                )
+            if isinstance(error, PermissionRefused):
+                message += self.who_you_are()
             # nbgrader's apps only print "nbgrader <command> failed": say why.
             self.log.critical("%s", message)
+            raise NgshareError(error, message) from None
+        except ExchangeError as error:
+            self.log.critical("%s", error)
             raise
         finally:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            self._identity_checked = False
 
     # -- helpers shared by the actions -----------------------------------------
 

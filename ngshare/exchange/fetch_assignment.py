@@ -14,16 +14,11 @@ import os
 
 from nbgrader.exchange.abc import ExchangeFetchAssignment as ABCExchangeFetchAssignment
 
-from ngshare.exchange.content import (
-    ManifestFile,
-    assignment_path,
-    download_bundle,
-    download_files,
-    parse_manifest,
-    place_new_files,
-)
+from ngshare.client import api
+from ngshare.client.downloads import download_blobs, download_bundle
+from ngshare.client.manifests import ManifestFile
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import FileRules, discard, staging_directory
+from ngshare.exchange.files import FileRules, discard, place_new_files, staging_directory
 
 
 class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
@@ -48,7 +43,7 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
 
     def copy_files(self) -> None:
         what = f"fetch assignment {self.assignment_id!r} of course {self.course_id!r}"
-        where = assignment_path(self.course_id, self.assignment_id)
+        where = api.assignment_path(self.course_id, self.assignment_id)
         rules = FileRules(exclude=tuple(self.coursedir.ignore))
 
         def wanted(entry: ManifestFile) -> bool:
@@ -67,15 +62,16 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
                 self.remember(files)
                 self.log.info("Fetched as: %s %s", self.course_id, self.assignment_id)
                 return
-            response = self.client.get(*where, what=what)
-            released = parse_manifest(response.get("files"), what)
+            released = api.release_manifest(
+                self.client, self.course_id, self.assignment_id, what=what
+            )
             files = [
                 f
                 for f in released
                 if wanted(f) and not self.dest_path.joinpath(*f.path.split("/")).exists()
             ]
             placements = [(staging.joinpath(*f.path.split("/")), f) for f in files]
-            download_files(self.client, placements, what)
+            download_blobs(self.client, placements, what)
             written = place_new_files(staging, self.dest_path, [f.path for f in files], self.log)
             for path in written:
                 self.log.warning("Replacing missing file '%s'", os.path.join(self.dest_path, path))

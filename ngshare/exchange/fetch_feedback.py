@@ -1,27 +1,21 @@
 """``nbgrader fetch_feedback``: download feedback into ./<assignment>/feedback/<timestamp>/.
 
-The user's submissions come from the server (``GET /submissions/{course}/
-{assignment}/{me}``), not only from the local cache, so feedback arrives even
-in a fresh home directory; for each, the feedback manifest of the own API
-and its files in one streamed download.
-Feedback files are replaced when the instructor released newer ones, as
-nbgrader's default exchange does.
+The user's submissions come from the server (``GET api/v2/.../submissions/{me}``),
+not only from the local cache, so feedback arrives even in a fresh home
+directory; for each, the feedback's manifest and its files in one streamed
+download. Feedback files are replaced when the instructor released newer
+ones, as nbgrader's default exchange does.
 """
 
 from __future__ import annotations
 
 from nbgrader.exchange.abc import ExchangeFetchFeedback as ABCExchangeFetchFeedback
 
-from ngshare.exchange.assignments import submissions
-from ngshare.exchange.content import (
-    LocalContent,
-    download_files,
-    parse_manifest,
-    replace_files,
-    submission_path,
-)
+from ngshare.client import api
+from ngshare.client.downloads import LocalContent, download_blobs
+from ngshare.exchange.assignments import local_timestamp
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import discard, is_safe_path, staging_directory
+from ngshare.exchange.files import discard, replace_files, staging_directory
 
 
 class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
@@ -40,33 +34,28 @@ class ExchangeFetchFeedback(Exchange, ABCExchangeFetchFeedback):
 
     def copy_files(self) -> None:
         course_id, assignment_id = self.course_id, self.assignment_id
-        found = submissions(self.client, course_id, assignment_id, self.student_id)
-        self.log.info("Source: %s", self.client.url("feedback", course_id, assignment_id))
+        found = api.student_submissions(self.client, course_id, assignment_id, self.student_id)
+        where = api.assignment_path(course_id, assignment_id)
+        self.log.info("Source: %s", self.client.url(*where, "submissions", self.student_id))
         self.log.info("Destination: %s", self.dest_path)
         fetched = 0
-        for entry in found:
-            what = f"fetch the feedback on your submission of {entry.timestamp}"
-            response = self.client.get(
-                *submission_path(course_id, assignment_id, self.student_id, entry.timestamp),
-                "feedback",
-                what=what,
-            )
-            files = parse_manifest(response.get("files"), what)
+        for record in found:
+            timestamp = local_timestamp(record.timestamp)
+            what = f"fetch the feedback on your submission of {timestamp}"
+            key = api.SubmissionKey(course_id, assignment_id, self.student_id, record.timestamp)
+            files = api.feedback_files(self.client, key, what=what)
             if not files:
                 self.log.warning(
                     "Could not find feedback for '%s/%s' submitted at %s",
                     course_id,
                     assignment_id,
-                    entry.timestamp,
+                    timestamp,
                 )
                 continue
-            if not is_safe_path(entry.timestamp):
-                self.log.error("Skipping feedback with an unusable timestamp %r", entry.timestamp)
-                continue
-            destination = self.dest_path / entry.timestamp
+            destination = self.dest_path / timestamp
             staging = staging_directory(destination)
             try:
-                download_files(
+                download_blobs(
                     self.client,
                     [(staging.joinpath(*f.path.split("/")), f) for f in files],
                     what,

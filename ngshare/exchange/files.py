@@ -1,12 +1,13 @@
-"""Local directory trees: which files travel, which paths are safe, staging.
+"""Local directory trees: which files travel, staging, and placing what arrived.
 
 Uploads pick files the way nbgrader's default exchange copies them
 (``CourseDirectory.ignore`` globs prune files and whole directories,
 ``include`` globs and ``max_file_size`` apply to files) and say why each file
-was skipped. Every path the server sends is checked before anything is
-written (no absolute paths, no ``..``), and downloads land in a staging
-directory renamed into place, so a bad or broken response can neither escape
-the destination nor leave a half-written tree (see :mod:`.content`).
+was skipped. Downloads land in a staging directory (the client checks every
+path and byte the server sends, :mod:`ngshare.client.downloads`) that is
+renamed into place, or whose files are placed into a student's tree without
+touching any file already there, so a bad or broken response can neither
+escape the destination nor leave a half-written tree.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from nbgrader.exchange.abc import ExchangeError
+
+from ngshare.client.manifests import READ_SIZE, LocalFile
 
 # Sizes in nbgrader's CourseDirectory options are kilobytes of 1000 bytes.
 KILOBYTE = 1000
@@ -58,16 +61,6 @@ class FileRules:
                 "(see CourseDirectory.max_file_size)"
             )
         return None
-
-
-@dataclass(frozen=True)
-class LocalFile:
-    path: str  # relative, with "/" separators
-    source: Path
-
-    @property
-    def size(self) -> int:
-        return self.source.stat().st_size
 
 
 def find_files(root: Path, rules: FileRules, log: logging.Logger) -> list[LocalFile]:
@@ -120,24 +113,6 @@ def check_total_size(files: Iterable[LocalFile], max_dir_size: int | None, what:
     return total
 
 
-def is_safe_path(path: object) -> bool:
-    """A relative POSIX path that stays inside the directory it is joined to."""
-    if not isinstance(path, str) or not path or "\x00" in path or "\\" in path:
-        return False
-    return not path.startswith("/") and all(part not in ("", ".", "..") for part in path.split("/"))
-
-
-def list_paths(entries: object) -> list[tuple[str, str | None]]:
-    """``(path, checksum)`` of each entry of a ``list_only`` tree."""
-    if not isinstance(entries, list):
-        return []
-    return [
-        (entry["path"], entry.get("checksum"))
-        for entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get("path"), str)
-    ]
-
-
 def staging_directory(destination: Path) -> Path:
     """An empty directory beside ``destination``, to be renamed onto it.
 
@@ -154,3 +129,41 @@ def staging_directory(destination: Path) -> Path:
 
 def discard(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def place_new_files(
+    staging: Path, destination: Path, paths: Iterable[str], log: logging.Logger
+) -> list[str]:
+    """Copy downloaded files into an existing tree without touching any file there.
+
+    Opening with "x" fails if the target exists, even if it appeared
+    meanwhile, so a student's own file is never replaced. Returns the paths
+    placed.
+    """
+    placed = []
+    for path in paths:
+        target = destination.joinpath(*path.split("/"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                handle = open(target, "xb")  # noqa: SIM115 (closed by the with below)
+            except FileExistsError:
+                continue
+            with handle, open(staging.joinpath(*path.split("/")), "rb") as source:
+                shutil.copyfileobj(source, handle, READ_SIZE)
+        except OSError as error:
+            raise ExchangeError(f"Could not write {path}: {error.strerror or error}") from None
+        log.debug("Wrote %s", target)
+        placed.append(path)
+    return placed
+
+
+def replace_files(staging: Path, destination: Path, paths: Iterable[str]) -> None:
+    """Move downloaded files into place, replacing older copies (feedback)."""
+    for path in paths:
+        target = destination.joinpath(*path.split("/"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging.joinpath(*path.split("/")), target)
+        except OSError as error:
+            raise ExchangeError(f"Could not write {path}: {error.strerror or error}") from None

@@ -18,42 +18,37 @@ or cached submissions; the server offers no way to remove a submission.
 
 from __future__ import annotations
 
+import datetime
 import fnmatch
 import glob
-import hashlib
 import json
 import os
 import re
 import shutil
 import sys
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 from nbgrader.exchange.abc import ExchangeList as ABCExchangeList
 from traitlets import Bool
 
+from ngshare.client import api
+from ngshare.client.api import SubmissionRecord
+from ngshare.client.errors import NotFound, PermissionRefused
+from ngshare.client.manifests import hash_file
 from ngshare.exchange.assignments import (
-    SubmissionEntry,
     delete_assignment,
-    my_courses,
-    release_listing,
-    released_assignments,
-    submissions,
+    local_timestamp,
+    parse_local_timestamp,
+    server_timestamp,
     top_level,
 )
-from ngshare.exchange.client import NgshareError
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import list_paths
 
 Info = dict[str, Any]
 CACHE_ENTRY = re.compile(
     r".*/(?P<course_id>.*)/(?P<student_id>.*)\+(?P<assignment_id>.*)\+(?P<timestamp>.*)"
 )
-
-
-def _md5(path: str) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.md5(handle.read(), usedforsecurity=False).hexdigest()
 
 
 def _has_glob(pattern: str) -> bool:
@@ -95,13 +90,13 @@ class ExchangeList(Exchange, ABCExchangeList):
         if not _has_glob(self.course_pattern):
             return [self.course_pattern]
         return sorted(
-            c for c in my_courses(self.client) if fnmatch.fnmatchcase(c, self.course_pattern)
+            c for c in api.courses(self.client) if fnmatch.fnmatchcase(c, self.course_pattern)
         )
 
     def find_released(self) -> list[Info]:
         found = []
         for course_id in self.courses():
-            for assignment_id in sorted(released_assignments(self.client, course_id)):
+            for assignment_id in sorted(api.assignments(self.client, course_id)):
                 if fnmatch.fnmatchcase(assignment_id, self.assignment_pattern):
                     found.append({"course_id": course_id, "assignment_id": assignment_id})
         return found
@@ -110,30 +105,29 @@ class ExchangeList(Exchange, ABCExchangeList):
         found = []
         for item in released:
             course_id, assignment_id = item["course_id"], item["assignment_id"]
-            for entry in self.submissions_of(course_id, assignment_id):
-                if fnmatch.fnmatchcase(entry.student_id, self.student_pattern):
+            for record in self.submissions_of(course_id, assignment_id):
+                if fnmatch.fnmatchcase(record.student, self.student_pattern):
                     found.append(
                         {
                             "course_id": course_id,
-                            "student_id": entry.student_id,
+                            "student_id": record.student,
                             "assignment_id": assignment_id,
-                            "timestamp": entry.timestamp,
+                            "timestamp": local_timestamp(record.timestamp),
                         }
                     )
         return found
 
-    def submissions_of(self, course_id: str, assignment_id: str) -> list[SubmissionEntry]:
+    def submissions_of(self, course_id: str, assignment_id: str) -> list[SubmissionRecord]:
+        client = self.client
         if not _has_glob(self.student_pattern):
-            return submissions(self.client, course_id, assignment_id, self.student_pattern)
+            return api.student_submissions(client, course_id, assignment_id, self.student_pattern)
         if course_id not in self._no_submission_access:
             try:
-                return submissions(self.client, course_id, assignment_id)
-            except NgshareError as error:
-                if error.status != 403:
-                    raise
-            self._no_submission_access.add(course_id)
+                return api.submissions(client, course_id, assignment_id)
+            except PermissionRefused:
+                self._no_submission_access.add(course_id)
         # Not an instructor of this course: a student sees their own submissions.
-        return submissions(self.client, course_id, assignment_id, self.username)
+        return api.student_submissions(client, course_id, assignment_id, self.username)
 
     def find_cached(self) -> list[Info]:
         pattern = os.path.join(
@@ -172,7 +166,7 @@ class ExchangeList(Exchange, ABCExchangeList):
             else:
                 info["status"] = "released"
                 info["path"] = self.client.url(
-                    "assignment", info["course_id"], info["assignment_id"]
+                    *api.assignment_path(info["course_id"], info["assignment_id"])
                 )
             if self.remove:
                 info["status"] = "removed"
@@ -184,11 +178,13 @@ class ExchangeList(Exchange, ABCExchangeList):
             return self.group_submissions(assignments)
         return assignments
 
+    @staticmethod
+    def submission_key(info: Info, when: datetime.datetime) -> api.SubmissionKey:
+        return api.SubmissionKey(info["course_id"], info["assignment_id"], info["student_id"], when)
+
     def submission_url(self, info: Info) -> str:
-        url = self.client.url(
-            "submission", info["course_id"], info["assignment_id"], info["student_id"]
-        )
-        return f"{url}?{urlencode({'timestamp': info['timestamp']})}"
+        key = self.submission_key(info, server_timestamp(info["timestamp"]))
+        return self.client.url(*key.path)
 
     def describe_notebooks(self, info: Info, assignment_dir: str) -> list[Info]:
         local = info["status"] == "fetched" or self.cached
@@ -200,9 +196,7 @@ class ExchangeList(Exchange, ABCExchangeList):
         elif self.inbound:
             names = self.submitted_notebooks(info)
         else:
-            names = top_level(
-                release_listing(self.client, info["course_id"], info["assignment_id"]), ".ipynb"
-            )
+            names = self.released_notebooks(info["course_id"], info["assignment_id"])
         if not names:
             self.log.warning("No notebooks found in %s", info["path"])
         notebooks = []
@@ -223,22 +217,21 @@ class ExchangeList(Exchange, ABCExchangeList):
             notebooks.append(nb_info)
         return notebooks
 
+    def released_notebooks(self, course_id: str, assignment_id: str) -> list[str]:
+        released = api.release_manifest(self.client, course_id, assignment_id)
+        return top_level([entry.path for entry in released], ".ipynb")
+
     def submitted_notebooks(self, info: Info) -> list[str]:
         course_id = info["course_id"]
         if course_id not in self._no_submission_access:
             try:
-                response = self.client.get(
-                    "submission",
-                    course_id,
-                    info["assignment_id"],
-                    info["student_id"],
-                    params={"list_only": "true", "timestamp": info["timestamp"]},
+                files = api.submission_files(
+                    self.client,
+                    self.submission_key(info, server_timestamp(info["timestamp"])),
                     what=f"list the submission of {info['student_id']!r} ({info['timestamp']})",
                 )
-                return top_level([p for p, _ in list_paths(response.get("files"))], ".ipynb")
-            except NgshareError as error:
-                if error.status != 403:
-                    raise
+                return top_level([entry.path for entry in files], ".ipynb")
+            except PermissionRefused:
                 self._no_submission_access.add(course_id)
         # Students may not download submissions, even their own: use their
         # cached copy when there is one, else the released notebooks.
@@ -253,31 +246,33 @@ class ExchangeList(Exchange, ABCExchangeList):
                 for name in os.listdir(cached)
                 if name.endswith(".ipynb") and os.path.isfile(os.path.join(cached, name))
             )
-        return top_level(release_listing(self.client, course_id, info["assignment_id"]), ".ipynb")
+        return self.released_notebooks(course_id, info["assignment_id"])
 
-    def exchange_feedback(self, info: Info) -> dict[str, str | None]:
-        """``{notebook_id: md5}`` of the feedback released on the server for a submission."""
+    def exchange_feedback(self, info: Info) -> dict[str, str]:
+        """``{notebook_id: sha256}`` of the feedback released on the server for a submission."""
+        submitted = parse_local_timestamp(info["timestamp"])
+        if submitted is None:
+            # A cached copy another exchange made: the server cannot know it.
+            self.log.debug("No feedback on the server for %s", info["path"])
+            return {}
         try:
-            response = self.client.get(
-                "feedback",
-                info["course_id"],
-                info["assignment_id"],
-                info["student_id"],
-                params={"list_only": "true", "timestamp": info["timestamp"]},
+            files = api.feedback_files(
+                self.client,
+                self.submission_key(info, submitted),
                 what=f"check for feedback on the submission of {info['timestamp']}",
             )
-        except NgshareError as error:
-            if not self.cached or error.status not in (403, 404):
+        except (PermissionRefused, NotFound) as error:
+            if not self.cached:
                 raise
             # A cached submission the server no longer has (assignment removed,
             # course left): it simply has no feedback to fetch.
             self.log.debug("No feedback on the server for %s: %s", info["path"], error)
             return {}
-        feedback: dict[str, str | None] = {}
-        for path, checksum in list_paths(response.get("files")):
-            if "/" not in path and path.endswith(".html"):
-                feedback[path[: -len(".html")]] = checksum
-        return feedback
+        return {
+            entry.path[: -len(".html")]: entry.sha256
+            for entry in files
+            if "/" not in entry.path and entry.path.endswith(".html")
+        }
 
     def notebook_feedback(
         self, info: Info, assignment_dir: str, notebook_id: str, exchange_checksum: str | None
@@ -293,7 +288,7 @@ class ExchangeList(Exchange, ABCExchangeList):
             "local_feedback_path": local_path if has_local else None,
             "feedback_updated": has_local
             and has_exchange
-            and _md5(local_path) != exchange_checksum,
+            and hash_file(Path(local_path))[0] != exchange_checksum,
         }
 
     def summarize_feedback(self, info: Info, assignment_dir: str) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from nbgrader.exchange.abc import ExchangeReleaseAssignment as ABCExchangeReleaseAssignment
 
-from ngshare.exchange.assignments import released_assignments
-from ngshare.exchange.content import assignment_path, upload_files
+from ngshare.client import api
+from ngshare.client.uploads import upload_blobs
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import FileRules, check_total_size, find_files
 from ngshare.protocol.sizes import human_size
@@ -50,7 +50,7 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
         files = find_files(Path(self.src_path), FileRules.from_coursedir(self.coursedir), self.log)
         total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
-        replace = assignment_id in released_assignments(self.client, course_id)
+        replace = assignment_id in api.assignments(self.client, course_id)
         if replace:
             if not self.force:
                 self.fail(
@@ -63,12 +63,6 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
             "Releasing %d files (%s) to %s", len(files), human_size(total), self.client.base_url
         )
         what = f"release assignment {assignment_id!r} of course {course_id!r}"
-        manifest = upload_files(self.client, files, what)
-        self.client.send_json(
-            "PUT",
-            *assignment_path(course_id, assignment_id),
-            body={"files": [entry.as_json() for entry in manifest]},
-            params={"replace": "true"} if replace else None,
-            what=what,
-        )
+        manifest = upload_blobs(self.client, files, what)
+        api.release(self.client, course_id, assignment_id, manifest, replace=replace, what=what)
         self.log.info("Released as: %s %s", course_id, assignment_id)

@@ -18,9 +18,12 @@ from pathlib import Path
 from nbgrader.exchange.abc import ExchangeError
 from nbgrader.exchange.abc import ExchangeReleaseFeedback as ABCExchangeReleaseFeedback
 
-from ngshare.exchange.content import submission_path, upload_files
+from ngshare.client import api
+from ngshare.client.errors import ClientError
+from ngshare.client.manifests import LocalFile
+from ngshare.client.uploads import upload_blobs
+from ngshare.exchange.assignments import server_timestamp
 from ngshare.exchange.exchange import Exchange
-from ngshare.exchange.files import LocalFile
 
 
 class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
@@ -69,7 +72,7 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
         for student_id, notebooks in sorted(found.items()):
             try:
                 self.release(student_id, notebooks)
-            except ExchangeError as error:
+            except (ExchangeError, ClientError) as error:
                 self.log.error("%s", error)
                 failures.append(student_id)
         if failures:
@@ -91,6 +94,7 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
                 "the submission it belongs to is unknown. Collect the submission with "
                 "`nbgrader collect`, then autograde and generate feedback again."
             ) from None
+        submitted = server_timestamp(timestamp)
         for notebook_id, _ in notebooks:
             self.log.info(
                 "Releasing feedback for student '%s' on assignment '%s/%s/%s' (%s)",
@@ -102,14 +106,7 @@ class ExchangeReleaseFeedback(Exchange, ABCExchangeReleaseFeedback):
             )
         what = f"release the feedback of {student_id!r} on assignment {assignment_id!r}"
         files = [LocalFile(f"{notebook_id}.html", Path(path)) for notebook_id, path in notebooks]
-        manifest = upload_files(self.client, files, what)
-        # Putting the same files again is harmless: safe to retry.
-        self.client.send_json(
-            "PUT",
-            *submission_path(course_id, assignment_id, student_id, timestamp),
-            "feedback",
-            body={"files": [entry.as_json() for entry in manifest]},
-            what=what,
-            retry=True,
-        )
+        manifest = upload_blobs(self.client, files, what)
+        key = api.SubmissionKey(course_id, assignment_id, student_id, submitted)
+        api.return_feedback(self.client, key, manifest, what=what)
         self.log.info("Feedback released for %s (submission of %s)", student_id, timestamp)

@@ -1,59 +1,71 @@
-"""Where the server is, who the user is, and which token proves it.
+"""Where the server is and which token to show it (the plugin's words).
 
-Everything here is read when an nbgrader command runs, never when a module
-is imported or a class is defined: a single-user server's environment
-(``JUPYTERHUB_USER``, ``JUPYTERHUB_API_TOKEN``) belongs to the process that
-runs the command, and a test or a notebook may change it between commands.
+The rules are the client's (:mod:`ngshare.client.settings`): the URL given to
+``configure_exchange`` (``Exchange.ngshare_url``), else ``$NGSHARE_URL``, else
+the Zero to JupyterHub in-cluster address; the token from
+``$JUPYTERHUB_API_TOKEN``. Here they are said the way an nbgrader user sets
+them. Everything is read when a command runs, never when a module is
+imported or a class is defined: a single-user server's environment belongs
+to the process that runs the command, and a test or a notebook may change it
+between commands.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 
-from nbgrader.exchange.abc import ExchangeError
+from ngshare.client import settings
+from ngshare.client.errors import ClientError
+from ngshare.client.settings import (
+    TOKEN_VARIABLE,
+    URL_VARIABLE,
+    USER_VARIABLE,
+    Z2JH_URL,
+    Z2JH_VARIABLE,
+    Sources,
+)
+from ngshare.exchange.errors import NgshareError
 
-URL_VARIABLE = "NGSHARE_URL"
-TOKEN_VARIABLE = "JUPYTERHUB_API_TOKEN"  # noqa: S105 (a variable name, not a secret)
-USER_VARIABLE = "JUPYTERHUB_USER"
-# Zero to JupyterHub exports this in every single-user pod; the ngshare helm
-# chart registers the service as "ngshare" behind the proxy-public Service.
-Z2JH_VARIABLE = "PROXY_PUBLIC_SERVICE_HOST"
-Z2JH_URL = "http://proxy-public/services/ngshare"
+__all__ = [
+    "SOURCES",
+    "TOKEN_VARIABLE",
+    "URL_VARIABLE",
+    "USER_VARIABLE",
+    "Z2JH_URL",
+    "Z2JH_VARIABLE",
+    "api_token",
+    "service_url",
+]
+
+SOURCES = Sources(
+    url=f"{URL_VARIABLE} (or the url given to configure_exchange)",
+    token=TOKEN_VARIABLE,
+    timeout="Exchange.timeout",
+    missing_url=(
+        "The ngshare URL is not configured. Set the environment variable "
+        f"{URL_VARIABLE} (e.g. http://hub.example.org/services/ngshare) or pass it in "
+        "nbgrader_config.py: configure_exchange(c, url='http://.../services/ngshare')."
+    ),
+    missing_token=(
+        f"{TOKEN_VARIABLE} is not set: ngshare authenticates every request with the "
+        "JupyterHub API token. Run nbgrader inside a JupyterHub single-user server "
+        f"(or a terminal opened from it), or export {TOKEN_VARIABLE}."
+    ),
+    old_server="Use the ngshare-exchange 0.5.3 client with it, or upgrade the server.",
+)
 
 
 def service_url(configured: str = "") -> str:
-    """The ngshare API base URL, always ending in ``/``.
-
-    In order: the configured URL (``configure_exchange(c, url=...)``),
-    ``$NGSHARE_URL``, then the in-cluster Zero to JupyterHub address.
-    """
-    url = configured or os.environ.get(URL_VARIABLE, "")
-    if not url and os.environ.get(Z2JH_VARIABLE):
-        url = Z2JH_URL
-    if not url:
-        raise ExchangeError(
-            "The ngshare URL is not configured. Set the environment variable "
-            f"{URL_VARIABLE} (e.g. http://hub.example.org/services/ngshare) or pass it in "
-            "nbgrader_config.py: configure_exchange(c, url='http://.../services/ngshare')."
-        )
-    if not url.startswith(("http://", "https://")):
-        raise ExchangeError(f"The ngshare URL must start with http:// or https://, not {url!r}.")
-    return url if url.endswith("/") else url + "/"
+    """The ngshare API base URL, always ending in ``/``."""
+    try:
+        return settings.service_url(configured, os.environ, SOURCES)
+    except ClientError as error:
+        raise NgshareError(error) from None
 
 
 def api_token() -> str:
     """The JupyterHub API token the single-user server was started with."""
-    token = os.environ.get(TOKEN_VARIABLE, "")
-    if not token:
-        raise ExchangeError(
-            f"{TOKEN_VARIABLE} is not set: ngshare authenticates every request with the "
-            "JupyterHub API token. Run nbgrader inside a JupyterHub single-user server "
-            f"(or a terminal opened from it), or export {TOKEN_VARIABLE}."
-        )
-    return token
-
-
-def username() -> str:
-    """The JupyterHub user name, else the operating system user name."""
-    return os.environ.get(USER_VARIABLE) or getpass.getuser()
+    try:
+        return settings.api_token(None, None, os.environ, SOURCES)
+    except ClientError as error:
+        raise NgshareError(error) from None

@@ -25,8 +25,10 @@ from pathlib import Path
 from nbgrader.exchange.abc import ExchangeSubmit as ABCExchangeSubmit
 from nbgrader.utils import find_all_notebooks
 
-from ngshare.exchange.assignments import release_listing
-from ngshare.exchange.content import assignment_path, local_timestamp, submit_files
+from ngshare.client import api
+from ngshare.client.errors import ClientError
+from ngshare.client.uploads import submit_bundle
+from ngshare.exchange.assignments import local_timestamp
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import (
     FileRules,
@@ -51,13 +53,22 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
     def init_dest(self) -> None:
         self.course_id = self.require_course()
         self.check_access(self.course_id)
+        # Who submits, asked before anything is sent: ngshare records the
+        # submission for the owner of the API token, and the local copy is
+        # filed under that name.
         student_id = self.coursedir.student_id
-        if student_id not in ("*", "", self.username):
-            # ngshare knows who submits from the API token alone.
-            self.fail(
-                f"Cannot submit as {student_id!r}: ngshare records the submission for the "
-                f"owner of the API token ({self.username!r}). Leave out --student."
-            )
+        refused = (
+            f"Cannot submit as {student_id!r}: ngshare records the submission for the owner "
+            "of the API token"
+        )
+        try:
+            me = self.username
+        except ClientError as error:
+            if student_id in ("*", ""):
+                raise
+            self.fail(f"{refused}, and could not be asked who that is: {error}")
+        if student_id not in ("*", "", me):
+            self.fail(f"{refused} ({me!r}). Leave out --student.")
 
     def check_filename_diff(self, released: list[str]) -> None:
         """Warn (or, with ``strict``, fail) when notebooks are missing or extra."""
@@ -89,7 +100,8 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
     def copy_files(self) -> None:
         course_id, assignment_id = self.course_id, self.coursedir.assignment_id
         if self.strict:
-            self.check_filename_diff(release_listing(self.client, course_id, assignment_id))
+            released = api.release_manifest(self.client, course_id, assignment_id)
+            self.check_filename_diff([entry.path for entry in released])
         files = find_files(Path(self.src_path), FileRules.from_coursedir(self.coursedir), self.log)
         total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
         self.log.info("Source: %s", self.src_path)
@@ -98,12 +110,13 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         )
         what = f"submit assignment {assignment_id!r} of course {course_id!r}"
         known = self.known_content(course_id, assignment_id)
-        response, manifest = submit_files(
+        response, manifest = submit_bundle(
             self.client,
             files,
-            (*assignment_path(course_id, assignment_id), "submissions"),
-            what,
-            self.client.new_idempotency_key(),
+            course_id,
+            assignment_id,
+            what=what,
+            idempotency_key=self.client.new_idempotency_key(),
             known=set(known.load()),
         )
         known.remember(entry.sha256 for entry in manifest)
@@ -111,12 +124,17 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
             released = response.get("released")
             if isinstance(released, list):
                 self.check_filename_diff([str(path) for path in released])
-        self.timestamp = local_timestamp(str(response["timestamp"]))
+        self.timestamp = local_timestamp(api.server_time(response.get("timestamp"), what))
         self.cache_submission(files)
         self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)
 
     def cache_submission(self, files: list[LocalFile]) -> None:
-        """Keep a copy as nbgrader does: ``list --cached`` and the extensions read it."""
+        """Keep a copy as nbgrader does: ``list --cached`` and the extensions read it.
+
+        Filed under the name the server knows the user by (``<user>+<assignment>+
+        <timestamp>``), never the operating system's: in a Zero to JupyterHub pod
+        that would be every student's ``jovyan``.
+        """
         name = f"{self.username}+{self.coursedir.assignment_id}+{self.timestamp}"
         cache_path = Path(self.cache, self.course_id, name)
         staging = staging_directory(cache_path)

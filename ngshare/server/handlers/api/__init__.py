@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ngshare.protocol.api import API_PATH
-from ngshare.server.handlers.api import admin, blobs, courses, events, openapi, submissions
+from ngshare.server.handlers.api import admin, blobs, courses, events, openapi, submissions, user
 
 
 def routes(prefix: str) -> list[tuple[str, Any]]:
@@ -23,5 +23,6 @@ def routes(prefix: str) -> list[tuple[str, Any]]:
         *admin.routes,
         *events.routes,
         *openapi.routes,
+        *user.routes,
     ]
     return [(prefix + API_PATH + pattern, handler) for pattern, handler in table]

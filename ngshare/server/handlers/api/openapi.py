@@ -236,6 +236,39 @@ def build_document(base_url: str) -> dict[str, Any]:
     assignment = f"{api}/courses/{{course}}/assignments/{{assignment}}"
     submission = f"{assignment}/submissions/{{student}}/{{timestamp}}"
     paths: dict[str, Any] = {
+        f"{api}/user": {
+            "get": {
+                "summary": "Who the caller's token stands for (any user)",
+                "description": "The name the server knows the caller by, whether they are "
+                "an ngshare admin, and the courses they belong to with their role in each "
+                "(an admin's courses are those they are enrolled in). Clients name the "
+                "user's local files and own submissions with this name, not with the "
+                "operating system's or the environment's.",
+                "responses": {
+                    **_ok(
+                        _success_with(
+                            name={"type": "string"},
+                            admin={"type": "boolean"},
+                            courses={
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["course", "role"],
+                                    "properties": {
+                                        "course": {"type": "string"},
+                                        "role": {
+                                            "type": "string",
+                                            "enum": ["instructor", "student"],
+                                        },
+                                    },
+                                },
+                            },
+                        )
+                    ),
+                    **_errors(),
+                },
+            }
+        },
         f"{api}/courses": {
             "get": {
                 "summary": "Courses the caller teaches or takes (admins: all)",
