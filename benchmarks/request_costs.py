@@ -118,7 +118,8 @@ def main() -> None:
 
         print(f"{len(students)} requests of each kind; server CPU and client wall time per request")
         measure("GET courses", lambda s: ok(sessions[s].get(api + "courses")))
-        measure("GET user (who am I, once per submit)", lambda s: ok(sessions[s].get(api + "user")))
+        who_am_i = "GET user (who am I: fetch_feedback, list --inbound)"
+        measure(who_am_i, lambda s: ok(sessions[s].get(api + "user")))
         measure("GET the assignment manifest", lambda s: ok(sessions[s].get(assignment_url)))
         bundle_accept = {"Accept": blob_frames.BUNDLE_CONTENT_TYPE, "Accept-Encoding": "gzip"}
         measure(

@@ -469,12 +469,11 @@ class V2Client:
         return self.cached_files(files)
 
     def submit(self, course: str, assignment: str, prepared: PreparedUpload) -> str:
-        """Who am I, then one bundle: the manifest and the blobs not known to be on the server.
+        """One bundle: the manifest and the blobs not known to be on the server.
 
-        The plugin asks whose token it is before it submits (the name its
-        local copy is filed under): one small read per submit.
+        Its answer names the student, which the plugin files its local copy
+        under: no question about the token first.
         """
-        self._json("GET", "user")
         if self.known:
             to_send = [digest for digest in prepared.frames if digest not in self.known]
         else:

@@ -76,7 +76,7 @@ class Context:
         known = self.api.known_identity
         found = self.api.identity()
         if known is None:
-            warning = environment_mismatch(found, os.environ)
+            warning = environment_mismatch(found.name, os.environ)
             if warning:
                 self.out.warn(warning)
         return found

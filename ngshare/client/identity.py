@@ -46,12 +46,12 @@ def parse_identity(answer: JSON, what: str) -> Identity:
     return Identity(name, admin, roles)
 
 
-def environment_mismatch(identity: Identity, environ: Mapping[str, str]) -> str | None:
-    """A warning when ``$JUPYTERHUB_USER`` names someone else than the token; else None."""
+def environment_mismatch(name: str, environ: Mapping[str, str]) -> str | None:
+    """A warning when ``$JUPYTERHUB_USER`` names someone else than the token's ``name``."""
     claimed = environ.get(USER_VARIABLE)
-    if not claimed or claimed == identity.name:
+    if not claimed or claimed == name:
         return None
     return (
-        f"{USER_VARIABLE} is {claimed!r}, but the API token belongs to {identity.name!r}: "
-        f"ngshare knows you as {identity.name!r}, and this command uses that name."
+        f"{USER_VARIABLE} is {claimed!r}, but the API token belongs to {name!r}: "
+        f"ngshare knows you as {name!r}, and this command uses that name."
     )

@@ -117,12 +117,16 @@ class Exchange(ABCExchange):
     def identity(self) -> Identity:
         """Who this command acts as: whom the server says the token stands for."""
         found = self.client.identity()
+        self.warn_if_environment_disagrees(found.name)
+        return found
+
+    def warn_if_environment_disagrees(self, name: str) -> None:
+        """One warning per command if $JUPYTERHUB_USER names someone other than ``name``."""
         if not self._identity_checked:
             self._identity_checked = True
-            warning = environment_mismatch(found, os.environ)
+            warning = environment_mismatch(name, os.environ)
             if warning:
                 self.log.warning("%s", warning)
-        return found
 
     @property
     def username(self) -> str:

@@ -53,10 +53,12 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
     def init_dest(self) -> None:
         self.course_id = self.require_course()
         self.check_access(self.course_id)
-        # Who submits, asked before anything is sent: ngshare records the
-        # submission for the owner of the API token, and the local copy is
-        # filed under that name.
+        # ngshare records the submission for the owner of the API token, and
+        # its answer names them: only a --student given explicitly must be
+        # checked against the server's word before anything is sent.
         student_id = self.coursedir.student_id
+        if student_id in ("*", ""):
+            return
         refused = (
             f"Cannot submit as {student_id!r}: ngshare records the submission for the owner "
             "of the API token"
@@ -125,17 +127,25 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
             if isinstance(released, list):
                 self.check_filename_diff([str(path) for path in released])
         self.timestamp = local_timestamp(api.server_time(response.get("timestamp"), what))
-        self.cache_submission(files)
+        self.cache_submission(files, self.submitter(response))
         self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)
 
-    def cache_submission(self, files: list[LocalFile]) -> None:
+    def submitter(self, response: dict[str, object]) -> str:
+        """Whom the server recorded the submission for (its answer says; else ask)."""
+        student = response.get("student")
+        if not isinstance(student, str) or not student:
+            return self.username
+        self.warn_if_environment_disagrees(student)
+        return student
+
+    def cache_submission(self, files: list[LocalFile], student: str) -> None:
         """Keep a copy as nbgrader does: ``list --cached`` and the extensions read it.
 
         Filed under the name the server knows the user by (``<user>+<assignment>+
         <timestamp>``), never the operating system's: in a Zero to JupyterHub pod
         that would be every student's ``jovyan``.
         """
-        name = f"{self.username}+{self.coursedir.assignment_id}+{self.timestamp}"
+        name = f"{student}+{self.coursedir.assignment_id}+{self.timestamp}"
         cache_path = Path(self.cache, self.course_id, name)
         staging = staging_directory(cache_path)
         try:

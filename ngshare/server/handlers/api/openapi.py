@@ -345,7 +345,9 @@ def build_document(base_url: str) -> dict[str, Any]:
                 "naming content neither sent nor the caller's is a 409 whose `missing` lists "
                 "those blobs: a client that guessed what the server holds sends them too "
                 "and tries again. "
-                "The answer lists the paths of the release's files (`released`).",
+                "The answer lists the paths of the release's files (`released`) and names "
+                "the student the submission is recorded for (`student`: the owner of the "
+                "token, so a client files its copy under that name without asking first).",
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -355,7 +357,11 @@ def build_document(base_url: str) -> dict[str, Any]:
                 },
                 "responses": {
                     **_ok(
-                        _success_with(timestamp={"type": "string"}, released=_NAMES),
+                        _success_with(
+                            timestamp={"type": "string"},
+                            released=_NAMES,
+                            student={"type": "string"},
+                        ),
                         "201",
                         "Submitted",
                     ),

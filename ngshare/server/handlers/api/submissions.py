@@ -95,7 +95,11 @@ class SubmissionsHandler(StreamedBodyHandler, JSONHandler):
                 uploaded,
                 key,
             )
-        self.created(timestamp=format_iso(submitted.timestamp), released=submitted.released)
+        self.created(
+            timestamp=format_iso(submitted.timestamp),
+            released=submitted.released,
+            student=self.caller.name,
+        )
 
     async def get(self, course: str, assignment: str) -> None:
         if self.flag("latest"):
