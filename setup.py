@@ -58,6 +58,7 @@ setup(
             # Validates deploy/kubernetes against the Kubernetes schemas, offline.
             "kubernetes-validate>=1.30",
             "ruff>=0.6",
+            "mypy>=1.10",
             # Drives Debian's chromium (never a downloaded browser) in the page tests.
             "playwright>=1.40",
         ],

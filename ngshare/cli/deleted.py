@@ -24,7 +24,7 @@ def list_deleted(args: argparse.Namespace, ctx: Context) -> ExitCode:
             item.get("kind"),
             item.get("id"),
             item.get("course"),
-            item.get("name") + (f" ({item['role']})" if item.get("role") else ""),
+            f"{item.get('name')}" + (f" ({item['role']})" if item.get("role") else ""),
             item.get("deleted_at"),
             item.get("deleted_by"),
             item.get("purge_after"),

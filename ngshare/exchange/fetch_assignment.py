@@ -22,7 +22,7 @@ from ngshare.exchange.files import FileRules, discard, place_new_files, staging_
 
 
 class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
-    def _load_config(self, cfg, **kwargs):  # type: ignore[no-untyped-def]
+    def _load_config(self, cfg, **kwargs):
         # nbgrader < 0.7 named this class ExchangeFetch; keep old configs working.
         if "ExchangeFetch" in cfg:
             self.log.warning("Use ExchangeFetchAssignment in config, not ExchangeFetch.")

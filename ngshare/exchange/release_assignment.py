@@ -21,7 +21,7 @@ from ngshare.protocol.sizes import human_size
 
 
 class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
-    def _load_config(self, cfg, **kwargs):  # type: ignore[no-untyped-def]
+    def _load_config(self, cfg, **kwargs):
         # nbgrader < 0.7 named this class ExchangeRelease; keep old configs working.
         if "ExchangeRelease" in cfg:
             self.log.warning("Use ExchangeReleaseAssignment in config, not ExchangeRelease.")

@@ -123,9 +123,9 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         )
         known.remember(entry.sha256 for entry in manifest)
         if not self.strict:
-            released = response.get("released")
-            if isinstance(released, list):
-                self.check_filename_diff([str(path) for path in released])
+            released_paths = response.get("released")
+            if isinstance(released_paths, list):
+                self.check_filename_diff([str(path) for path in released_paths])
         self.timestamp = local_timestamp(api.server_time(response.get("timestamp"), what))
         self.cache_submission(files, self.submitter(response))
         self.log.info("Submitted as: %s %s %s", course_id, assignment_id, self.timestamp)

@@ -30,9 +30,9 @@ request where a manifest plus a batch took two or three.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ngshare.protocol.names import is_sha256
 
@@ -44,7 +44,8 @@ try:
 except ImportError:  # a platform isal has no wheel for
     import zlib as deflate  # type: ignore[no-redef]
 
-GzipError = deflate.error
+# isal's stubs type its error as an instance; it is the exception class.
+GzipError = cast("type[Exception]", deflate.error)
 
 CONTENT_TYPE = "application/x-ngshare-blob-frames"
 BUNDLE_CONTENT_TYPE = "application/x-ngshare-bundle"
@@ -199,7 +200,7 @@ class FrameParser:
         if self.in_frame:
             raise FrameError("The body ends inside a frame")
 
-    def _read_header(self, view: memoryview) -> Iterator[FrameEvent]:
+    def _read_header(self, view: memoryview) -> Generator[FrameEvent, None, memoryview]:
         newline = bytes(view[: MAX_HEADER + 1]).find(b"\n")
         if newline < 0:
             self._line += view
@@ -224,7 +225,7 @@ class FrameParser:
                 yield self._end()
         return view[newline + 1 :]
 
-    def _inflate(self, view: memoryview) -> Iterator[FrameEvent]:
+    def _inflate(self, view: memoryview) -> Generator[FrameEvent, None, tuple[bytes, memoryview]]:
         """Inflate from the start of ``view``; returns (bytes after the member, the rest).
 
         The inflater gets at most INPUT_STEP bytes at a time: what it copies

@@ -75,7 +75,7 @@ GZIP_CACHE_MAX_BLOB = 8 * 1024**2
 STANDALONE_ADMIN = "admin"
 
 
-class BlobStoreClass(Type):  # type: ignore[type-arg]
+class BlobStoreClass(Type):
     """A :class:`BlobStore` class: by its short name, its dotted name, or itself."""
 
     def validate(self, obj: Any, value: Any) -> Any:
@@ -407,7 +407,7 @@ class NgshareApp(StrictApplication):
         self.log.propagate = False
         for name in ("ngshare", "ngshare.access", "tornado.application", "tornado.general"):
             logger = logging.getLogger(name)
-            logger.setLevel(self.log_level)
+            logger.setLevel(self.log.level)
             logger.propagate = False
             for handler in self.log.handlers:
                 if handler not in logger.handlers:

@@ -16,7 +16,7 @@ from traitlets.config import Configurable
 
 from ngshare.protocol.timestamps import format_iso
 from ngshare.server.app import NgshareApp
-from ngshare.server.configuration import StrictApplication
+from ngshare.server.configuration import USAGE, StartupError, StrictApplication
 from ngshare.server.maintenance.blob_gc import collect_garbage
 from ngshare.server.maintenance.verify import verify_storage
 from ngshare.server.service import deleted
@@ -162,21 +162,24 @@ class ListDeleted(_DeletedCommand):
 class Restore(_DeletedCommand):
     """``ngshare restore KIND ID``: bring a deleted item back."""
 
+    takes_arguments = True
     name = "ngshare-restore"
     description = "Restore a deleted item: ngshare restore course|assignment|enrollment ID"
 
     def start(self) -> None:
         if len(self.extra_args) != 2 or not self.extra_args[1].isdigit():
-            self.log.error("Usage: ngshare restore course|assignment|enrollment ID")
-            self.exit(2)
+            raise StartupError(
+                "Usage: ngshare restore course|assignment|enrollment ID "
+                "(the IDs are listed by ngshare list-deleted)",
+                USAGE,
+            )
         kind, item_id = self.extra_args[0], int(self.extra_args[1])
         database = self.database()
         try:
             with database.transaction() as db:
                 deleted.restore(db, operator(), kind, item_id)
         except ServiceError as e:
-            self.log.error("Cannot restore %s %d: %s", kind, item_id, e.message)
-            self.exit(1)
+            raise StartupError(f"Cannot restore {kind} {item_id}: {e.message}") from e
         finally:
             database.dispose()
         self.log.info("Restored %s %d", kind, item_id)

@@ -69,6 +69,8 @@ class StrictApplication(Application):
 
     # A config file that raises stops the start instead of being skipped.
     raise_config_file_errors = True
+    #: Whether the command takes positional arguments (it then checks them itself).
+    takes_arguments = False
     # INFO, not traitlets' WARN: the start-up lines (where it listens, which
     # mode, which database) are what an admin reads first. Redefined rather
     # than given a @default so --help shows the level that is really used.
@@ -122,7 +124,7 @@ class StrictApplication(Application):
                     )
         super()._load_config(cfg, section_names, traits)
 
-    def _create_loader(  # type: ignore[override]
+    def _create_loader(
         self, argv: list[str] | None, aliases: Any, flags: Any, classes: Any
     ) -> KVArgParseConfigLoader:
         loader = _StrictLoader(
@@ -133,7 +135,7 @@ class StrictApplication(Application):
 
     def check_command_line(self, known: list[type[Configurable]]) -> None:
         """Refuse positional arguments and ``--Class.trait`` options nobody reads."""
-        if self.extra_args:
+        if self.extra_args and not self.takes_arguments:
             commands = ", ".join(self.subcommands or {}) or "none"
             raise StartupError(
                 f"Unknown command {self.extra_args[0]!r}. Commands: {commands}. "

@@ -55,7 +55,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     answered_early = False
 
     @property
-    def hub_auth(self) -> HubOAuth | None:  # type: ignore[override]
+    def hub_auth(self) -> HubOAuth | None:
         return self.authenticator.hub_oauth
 
     @hub_auth.setter

@@ -16,6 +16,7 @@ import datetime
 import enum
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -153,15 +154,33 @@ def list_deleted(db: Session, caller: Caller, retention: datetime.timedelta) -> 
     return items
 
 
-def _deleted_row(db: Session, model: type[SoftDeletable], row_id: int) -> SoftDeletable:
+# What restore() brings back: each of its queries is typed for the model it reads.
+Restorable = TypeVar("Restorable", Course, Assignment, Enrollment)
+CourseChild = TypeVar("CourseChild", Assignment, Enrollment)
+
+
+def _deleted_row(db: Session, model: type[Restorable], row_id: int) -> Restorable:
     row = db.scalar(
-        including_deleted(
-            select(model).where(model.id == row_id, model.deleted_at.is_not(None))  # type: ignore[attr-defined]
-        )
+        including_deleted(select(model).where(model.id == row_id, model.deleted_at.is_not(None)))
     )
     if row is None:
         raise NotFound("No such deleted item")
     return row
+
+
+def _restore_deleted_with(db: Session, model: type[CourseChild], course: Course) -> None:
+    """Bring back the course's rows of ``model`` that were deleted with it (not before)."""
+    rows = db.scalars(
+        including_deleted(
+            select(model).where(
+                model.course_id == course.id,
+                model.deleted_at == course.deleted_at,
+                model.deleted_by == course.deleted_by,
+            )
+        )
+    )
+    for row in rows:
+        row.deleted_at = row.deleted_by = None
 
 
 def _live_course(db: Session, course_id: int) -> Course:
@@ -180,19 +199,8 @@ def restore(db: Session, caller: Caller, kind_name: str, item_id: int) -> None:
         assert isinstance(course, Course)
         if Course.find(db, course.name) is not None:
             raise Conflict("A course with this name exists")
-        when, by = course.deleted_at, course.deleted_by
-        for model in (Assignment, Enrollment):
-            rows = db.scalars(
-                including_deleted(
-                    select(model).where(
-                        model.course_id == course.id,
-                        model.deleted_at == when,
-                        model.deleted_by == by,
-                    )
-                )
-            )
-            for row in rows:
-                row.deleted_at = row.deleted_by = None
+        _restore_deleted_with(db, Assignment, course)
+        _restore_deleted_with(db, Enrollment, course)
         course.deleted_at = course.deleted_by = None
         record(db, caller, "restore", course=course.name, kind=kind.value, id=item_id)
     elif kind is Kind.assignment:

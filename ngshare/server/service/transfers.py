@@ -20,7 +20,7 @@ import datetime
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, bindparam, select, union
+from sqlalchemy import BindParameter, Select, bindparam, select, union
 from sqlalchemy.orm import Session
 
 from ngshare.protocol.api import MAX_FILES_PER_REQUEST
@@ -86,8 +86,8 @@ class SubmissionManifest:
 # The hot path's permission queries, built once (see models: building and
 # hashing a statement costs more than running it). ``user_id`` is the
 # caller's id, ``hashes`` the blobs asked about.
-_HASHES = bindparam("hashes", expanding=True)
-_USER_ID = bindparam("user_id")
+_HASHES: BindParameter[list[str]] = bindparam("hashes", expanding=True)
+_USER_ID: BindParameter[int] = bindparam("user_id")
 
 _POSSESSED = live_rows_built_in(
     select(BlobPossession.sha256).where(
@@ -214,8 +214,8 @@ def _stored_files(
     if missing:
         raise MissingContent(missing)
     if earlier:
-        for blob in db.scalars(_BLOBS, {"hashes": earlier}):
-            blobs[blob.sha256] = BlobInfo(blob.sha256, blob.size, blob.md5)
+        for row in db.scalars(_BLOBS, {"hashes": earlier}):
+            blobs[row.sha256] = BlobInfo(row.sha256, row.size, row.md5)
     stored = []
     for entry in manifest:
         blob = blobs[entry.sha256]

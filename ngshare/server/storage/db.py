@@ -24,6 +24,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -94,7 +95,7 @@ DEFERRED_DURABILITY = "ngshare_deferred_durability"
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below issue BEGIN itself: pysqlite's
         # implicit BEGIN is DEFERRED, which is what makes writers collide.
         dbapi_connection.isolation_level = None
@@ -107,7 +108,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         if options.get("ngshare_readonly"):
             connection.exec_driver_sql("BEGIN")

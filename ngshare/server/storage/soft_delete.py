@@ -60,9 +60,7 @@ def live_rows_built_in(statement: E) -> E:
     whose cache key SQLAlchemy then computes anew; a statement built once
     with bound parameters keeps its key, and costs a fraction to run.
     """
-    return statement.options(_LIVE_ROWS).execution_options(  # type: ignore[attr-defined]
-        **{LIVE_ROWS_BUILT_IN: True}
-    )
+    return statement.options(_LIVE_ROWS).execution_options(**{LIVE_ROWS_BUILT_IN: True})
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -60,6 +60,9 @@ class PageHandler(APIHandler):
     actions: dict[str, str] = {}
 
     problem: str | None = None
+    #: Set once a page has been rendered into the response (a form action may
+    #: answer with a page of its own, e.g. a preview, instead of redirecting).
+    page_sent = False
     failed_action: str | None = None
 
     @property
@@ -89,7 +92,8 @@ class PageHandler(APIHandler):
         # JupyterHub's token is bound to the login; without a hub, Tornado's own.
         if self.hub_auth is not None:
             return super().xsrf_token
-        return web.RequestHandler.xsrf_token.fget(self)  # type: ignore[attr-defined,no-any-return]
+        # (Tornado's own property, past HubOAuthenticated's override of it.)
+        return web.RequestHandler.xsrf_token.fget(self)  # type: ignore[attr-defined]
 
     def check_xsrf_cookie(self) -> None:
         if self.hub_auth is not None:
@@ -164,9 +168,10 @@ class PageHandler(APIHandler):
             self.set_status(refused.status_code)
             self.problem = refused.message
             self.failed_action = action
-            await self.get(*args)  # type: ignore[attr-defined]
+            get: Callable[..., Awaitable[None]] = getattr(self, "get")  # noqa: B009
+            await get(*args)
             return
-        if self._finished:
+        if self.page_sent:
             return
         if message:
             self.flash(message)
@@ -210,6 +215,7 @@ class PageHandler(APIHandler):
 
     async def render_page(self, template: str, **values: Any) -> None:
         html = self.rendering.render(template, {**self.context(), **values})
+        self.page_sent = True
         await self.finish(html)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import posixpath
 import zipfile
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import quote
 
 from ngshare.protocol.timestamps import format_v1
@@ -105,8 +105,13 @@ class ZipStream:
         self.handler = handler
         self.runner = handler.runner
         self.pending: list[bytes] = []
+        # This object is the (unseekable) file zipfile writes to: it has the
+        # write and flush that zipfile uses of one.
         self.zip = zipfile.ZipFile(
-            self, mode="w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL
+            cast(IO[bytes], self),
+            mode="w",
+            compression=zipfile.ZIP_DEFLATED,
+            compresslevel=ZIP_LEVEL,
         )
         self.when = datetime.datetime.now().timetuple()[:6]
 
@@ -125,7 +130,7 @@ class ZipStream:
             await self.handler.flush()
 
     async def add(self, name: str, content: FileView | bytes) -> None:
-        info = zipfile.ZipInfo(name, date_time=self.when)  # type: ignore[arg-type]
+        info = zipfile.ZipInfo(name, date_time=self.when)
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
         if isinstance(content, bytes):

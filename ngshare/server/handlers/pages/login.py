@@ -50,7 +50,7 @@ class LoginHandler(PageHandler):
     async def get(self) -> None:
         await self.render_page("login.html", next_url=self.next_url())
 
-    async def post(self) -> None:
+    async def post(self, *args: str) -> None:
         token = self.field("token").strip()
         caller = await self.authenticator.authenticate_token(token) if token else None
         if caller is None:

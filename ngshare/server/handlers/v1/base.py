@@ -109,7 +109,7 @@ class V1Handler(StreamedBodyHandler):
 
     @property
     def release_cache(self) -> ReleaseCache:
-        return self.settings["release_cache"]  # type: ignore[no-any-return]
+        return self.settings["release_cache"]
 
     async def uploaded_files(self, recognise: Recognise | None = None) -> list[UploadedFile]:
         """Decode and validate the ``files`` field (off the event loop: it may be large).

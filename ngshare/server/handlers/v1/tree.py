@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import sys
 from collections.abc import Callable, Sequence
 
 from ngshare.protocol.names import file_below_file, is_valid_relative_path
@@ -37,7 +38,10 @@ def _decode_base64(text: str) -> bytes:
     if any(space in text for space in _WHITESPACE):
         text = text.translate(_DROP_WHITESPACE)
     try:
-        return binascii.a2b_base64(text, strict_mode=True)
+        if sys.version_info >= (3, 11):
+            return binascii.a2b_base64(text, strict_mode=True)
+        # Python 3.10 has no strict mode: validate refuses what is not base64.
+        return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise APIError(400, "Content cannot be base64 decoded") from None
 

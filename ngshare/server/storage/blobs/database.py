@@ -120,7 +120,7 @@ class DatabaseBlobStore(BlobStore):
             spool.seek(0)
             for seq in range(chunk_count):
                 connection.execute(
-                    BlobChunk.__table__.insert(),
+                    insert(BlobChunk),
                     {"sha256": info.sha256, "seq": seq, "data": spool.read(CHUNK_SIZE)},
                 )
 
