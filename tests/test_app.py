@@ -11,9 +11,10 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
-from server_process import clean_env, database_backend, free_port, run_ngshare
+from server_process import announced_url, clean_env, database_backend, free_port, run_ngshare
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -108,6 +109,27 @@ def test_config_file_and_flags(tmp_path: Path) -> None:
         kim = {"Authorization": "Bearer secret-of-kim"}
         assert requests.post(base + "course/c1", headers=root, timeout=10).status_code == 200
         assert requests.post(base + "course/c2", headers=kim, timeout=10).status_code == 403
+
+
+def test_port_zero_takes_a_free_port_and_names_it(tmp_path: Path) -> None:
+    """With --port=0 the system picks the port; the start-up log names the bound one."""
+    log = tmp_path / "ngshare.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ngshare", "--port=0", "--prefix=/exchange/"],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        url = announced_url(process, log)
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/exchange/")
+        assert urlsplit(url).port not in (None, 0)
+        assert requests.get(url + "healthz", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, log.read_text()
 
 
 def test_upgrade_db_command_and_no_upgrade_flag(tmp_path: Path, db_url: str) -> None:

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from tornado import web
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 from traitlets import Bool, Enum, Float, Integer, Set, Type, Unicode, default, validate
 from traitlets.config import Application, catch_config_error
 
@@ -134,9 +135,10 @@ class NgshareApp(Application):
     ip = Unicode(help="Address to listen on; from $JUPYTERHUB_SERVICE_URL by default.").tag(
         config=True
     )
-    port = Integer(help="Port to listen on; from $JUPYTERHUB_SERVICE_URL by default.").tag(
-        config=True
-    )
+    port = Integer(
+        help="Port to listen on; from $JUPYTERHUB_SERVICE_URL by default. 0: any free "
+        "port, which the start-up log names."
+    ).tag(config=True)
     base_url = Unicode(
         help="URL prefix of every route; $JUPYTERHUB_SERVICE_PREFIX by default, else /."
     ).tag(config=True)
@@ -455,11 +457,13 @@ class NgshareApp(Application):
         authenticator = self.make_authenticator()
         app = self.make_app(runner, authenticator)
         server = HTTPServer(app, xheaders=True, max_body_size=self.max_body_size)
-        server.listen(self.port, self.ip)
+        sockets = bind_sockets(self.port, self.ip)
+        server.add_sockets(sockets)
         hub_groups = self.make_hub_groups(runner, authenticator)
         if hub_groups is not None:
             hub_groups.start()
-        self._announce(authenticator, hub_groups)
+        # The bound port, which --port=0 leaves to the system to choose.
+        self._announce(authenticator, hub_groups, sockets[0].getsockname()[1])
         purger = asyncio.create_task(
             purge_periodically(
                 runner,
@@ -487,9 +491,11 @@ class NgshareApp(Application):
             await purger
         runner.shutdown()
 
-    def _announce(self, authenticator: Authenticator, hub_groups: HubGroups | None) -> None:
+    def _announce(
+        self, authenticator: Authenticator, hub_groups: HubGroups | None, port: int
+    ) -> None:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip or "0.0.0.0"  # noqa: S104
-        url = f"http://{host}:{self.port}{self.base_url}"
+        url = f"http://{host}:{port}{self.base_url}"
         self.log.info("ngshare %s listening on %s", __version__, url)
         self.log.info("Database: %s", redact_url(self.db_url))
         if self.blob_store == "database":
