@@ -73,9 +73,6 @@ def _preload() -> None:
 
 def _run_fork(request: dict[str, Any], base_path: list[str]) -> int:
     """In the fork: become ``python -m``/``-c`` as requested, run, return the exit code."""
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
     for fd, stream in enumerate(request["streams"]):
         if isinstance(stream, int):  # 2>&1
             os.dup2(stream, fd)
@@ -83,6 +80,9 @@ def _run_fork(request: dict[str, Any], base_path: list[str]) -> int:
         target = os.open(stream[0], stream[1], 0o644)
         os.dup2(target, fd)
         os.close(target)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
     code = 0
     try:
         if request["module"] is not None:
@@ -148,8 +148,12 @@ def serve(listener: socket.socket, alive: int) -> None:
             _reap(waiting)
         if listener in ready:
             conn, _ = listener.accept()
-            with conn.makefile("rb") as reader:
-                request = json.loads(reader.readline())
+            try:
+                with conn.makefile("rb") as reader:
+                    request = json.loads(reader.readline())
+            except (OSError, ValueError):
+                conn.close()  # the test process gave up on this start
+                continue
             pid = os.fork()
             if pid == 0:
                 code = 1
@@ -164,12 +168,16 @@ def serve(listener: socket.socket, alive: int) -> None:
                     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                     signal.signal(signal.SIGINT, signal.default_int_handler)
                     code = _run_fork(request, base_path)
+                except BaseException:
+                    # Setting up failed (a missing working directory...): say why.
+                    sys.excepthook(*sys.exc_info())
+                    sys.stderr.flush()
                 finally:
                     os._exit(code)
             with contextlib.suppress(OSError):
                 conn.sendall(f"{pid}\n".encode())
+            # Its exit is reported once SIGCHLD wakes the loop up.
             waiting[pid] = conn
-            _reap(waiting)  # in case it ended before it was in the table
 
 
 def _reap(waiting: dict[int, socket.socket]) -> None:
@@ -373,14 +381,14 @@ def popen(
         return _plain(argv, env=env, cwd=cwd, stdout=stdout, stderr=stderr, append=append)
     module, code, args = program
     mode = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    err: list[Any] | int = 1 if stderr is None else [str(stderr), mode]
+    err: list[Any] | int = 1 if stderr is None else [os.path.abspath(stderr), mode]
     request = {
         "module": module,
         "code": code,
         "args": args,
         "env": env,
-        "cwd": str(cwd),
-        "streams": [[os.devnull, os.O_RDONLY], [str(stdout), mode], err],
+        "cwd": os.path.abspath(cwd),
+        "streams": [[os.devnull, os.O_RDONLY], [os.path.abspath(stdout), mode], err],
     }
     return _preloaded.for_env(env).start(argv, request)
 

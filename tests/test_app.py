@@ -1,6 +1,7 @@
 """The ``ngshare`` command: zero-config start, config files, env defaults, upgrade-db.
 
-Each test runs the real command in a subprocess, as an admin would.
+Each test runs the real command in a process of its own, as an admin would
+(from scratch, but for the ``--help`` of every subcommand).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import preloaded_python
 import requests
 from server_process import announced_url, clean_env, database_backend, free_port, run_ngshare
 
@@ -243,12 +245,12 @@ def test_every_subcommand_explains_itself(tmp_path: Path) -> None:
         "gc-blobs",
     )
     for command in commands:
-        result = subprocess.run(
+        # Forked from an interpreter that has imported ngshare already: the
+        # other tests here start the command from scratch.
+        result = preloaded_python.run(
             [sys.executable, "-m", "ngshare", command, "--help"],
             cwd=tmp_path,
             env=clean_env(),
-            capture_output=True,
-            text=True,
             timeout=60,
         )
         assert result.returncode == 0, (command, result.stderr)
