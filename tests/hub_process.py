@@ -260,10 +260,11 @@ c.JupyterHub.load_roles.append(
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
+                self._stop_left_proxy()  # before asking which ports are taken
                 headline = f"jupyterhub exited with {self.process.returncode}"
                 clash = port_clash(self.log(), self.ports)
                 raise RuntimeError(f"{headline}: {clash or 'see its log'}\n{self.log()}")
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 if all(requests.get(u, timeout=2).status_code == 200 for u in urls):
                     return
             time.sleep(0.1)
@@ -290,6 +291,23 @@ c.JupyterHub.load_roles.append(
             for pid in children:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
+
+    def _stop_left_proxy(self) -> None:
+        """Stop the proxy of a hub that died without stopping it.
+
+        It runs in a session of its own; the hub keeps its pid in a file.
+        """
+        path = self.workdir / "jupyterhub-proxy.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(path.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if str(self.proxy_api_port).encode() not in command:
+                return  # a reused pid, not our proxy
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)  # ProcessLookupError (an OSError) once it is gone
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:

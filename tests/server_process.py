@@ -227,8 +227,18 @@ def exit_report(what: str, process: Process, log: Path, ports: dict[str, int]) -
     return f"{headline}\n{output}"
 
 
-def announced_url(process: Process, log: Path, offset: int = 0, timeout: float = 30) -> str:
-    """The URL ngshare says it listens on, once its log (after ``offset``) says so."""
+def announced_url(
+    process: Process,
+    log: Path,
+    offset: int = 0,
+    timeout: float = 30,
+    ports: dict[str, int] | None = None,
+) -> str:
+    """The URL ngshare says it listens on, once its log (after ``offset``) says so.
+
+    It says so once it has bound its port: from then on, whatever answers
+    there is this process, not one that held the port before.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(FileNotFoundError), open(log, "rb") as handle:
@@ -237,7 +247,7 @@ def announced_url(process: Process, log: Path, offset: int = 0, timeout: float =
             if match:
                 return match.group(1).decode()
         if process.poll() is not None:
-            raise RuntimeError(exit_report("ngshare", process, log, {}))
+            raise RuntimeError(exit_report("ngshare", process, log, ports or {}))
         time.sleep(0.02)
     output = log.read_text(errors="replace") if log.exists() else ""
     raise RuntimeError(f"ngshare did not say where it listens within {timeout} s:\n{output}")
@@ -251,7 +261,7 @@ def wait_for_health(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(exit_report("ngshare", process, log, ports or {}))
-        with contextlib.suppress(requests.ConnectionError):
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if requests.get(url, timeout=2).status_code == 200:
                 return
         time.sleep(0.02)
@@ -373,17 +383,11 @@ class ServerProcess:
 
     def wait_ready(self, timeout: float, offset: int = 0) -> None:
         assert self.process is not None
+        ports = {"ngshare": self.port} if self.port else {}
         try:
-            if not self.port:
-                url = announced_url(self.process, self.log_path, offset, timeout)
-                self.port = urlsplit(url).port or 0
-            wait_for_health(
-                self.root_url + "healthz",
-                self.process,
-                self.log_path,
-                timeout,
-                ports={"ngshare": self.port},
-            )
+            url = announced_url(self.process, self.log_path, offset, timeout, ports)
+            self.port = urlsplit(url).port or 0
+            wait_for_health(self.root_url + "healthz", self.process, self.log_path, timeout)
         except RuntimeError:
             self.stop()
             raise
