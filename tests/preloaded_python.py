@@ -243,6 +243,10 @@ class PreloadedProcess:
             self._conn.close()
         return self.returncode
 
+    def __del__(self) -> None:
+        # Never waited for (a test that failed first): no warning about the socket.
+        self._conn.close()
+
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):
