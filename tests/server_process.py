@@ -214,14 +214,14 @@ def fresh_database(
 
 Process = subprocess.Popen[bytes] | preloaded_python.PreloadedProcess
 # How ngshare announces itself at start-up; with --port=0, the bound port.
-ANNOUNCEMENT = re.compile(rb"listening on (http://[^\s/]+:(\d+)/\S*)")
+ANNOUNCEMENT = re.compile(rb"listening on (http://[^\s/]+:\d+/\S*)")
 
 
-def exit_report(what: str, process: Process, log: Path, ports: dict[str, int]) -> str:
-    """Why a child ended early: a port that was taken, said plainly, then its log."""
+def exit_report(process: Process, log: Path, ports: dict[str, int]) -> str:
+    """Why ngshare ended early: a port that was taken, said plainly, then its log."""
     output = log.read_text(errors="replace") if log.exists() else ""
     clash = port_clash(output, ports)
-    headline = f"{what} exited with {process.returncode}"
+    headline = f"ngshare exited with {process.returncode}"
     if clash:
         headline += f": {clash}"
     return f"{headline}\n{output}"
@@ -247,20 +247,18 @@ def announced_url(
             if match:
                 return match.group(1).decode()
         if process.poll() is not None:
-            raise RuntimeError(exit_report("ngshare", process, log, ports or {}))
+            raise RuntimeError(exit_report(process, log, ports or {}))
         time.sleep(0.02)
     output = log.read_text(errors="replace") if log.exists() else ""
     raise RuntimeError(f"ngshare did not say where it listens within {timeout} s:\n{output}")
 
 
-def wait_for_health(
-    url: str, process: Process, log: Path, timeout: float = 30, ports: dict[str, int] | None = None
-) -> None:
+def wait_for_health(url: str, process: Process, log: Path, timeout: float = 30) -> None:
     """Wait until ``url`` answers 200; fail early with the log if the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(exit_report("ngshare", process, log, ports or {}))
+            raise RuntimeError(exit_report(process, log, {}))
         with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if requests.get(url, timeout=2).status_code == 200:
                 return
@@ -426,12 +424,14 @@ def clean_env(**extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def run_ngshare(args: list[str], cwd: Path, env: dict[str, str], ready_url: str) -> Iterator[Path]:
     """``ngshare ARGS`` as a user would run it, until the block ends; yields its log."""
-    log = cwd / "ngshare.server.handlers.request_log"
+    log = cwd / "ngshare.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "ngshare", *args], cwd=cwd, env=env, stdout=out, stderr=out
         )
     try:
+        port = urlsplit(ready_url).port
+        announced_url(process, log, ports={"ngshare": port} if port else None)
         wait_for_health(ready_url, process, log)
         yield log
     finally:
