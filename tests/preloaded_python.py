@@ -87,8 +87,10 @@ def _run_fork(request: dict[str, Any], base_path: list[str]) -> int:
     try:
         if request["module"] is not None:
             sys.path[:] = [os.getcwd(), *base_path]
-            sys.argv = [request["module"], *request["args"]]
-            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            sys.argv = ["-m", *request["args"]]
+            # What `python -m` itself calls: the module becomes __main__ for
+            # good and sys.argv[0] its file.
+            runpy._run_module_as_main(request["module"])  # type: ignore[attr-defined]
         else:
             sys.path[:] = ["", *base_path]
             sys.argv = ["-c", *request["args"]]
@@ -100,7 +102,8 @@ def _run_fork(request: dict[str, Any], base_path: list[str]) -> int:
     except BaseException:
         kind, error, trace = sys.exc_info()
         # Without this function's own frame, as the interpreter would print it.
-        sys.excepthook(kind, error, trace.tb_next if trace else trace)  # type: ignore[arg-type]
+        error = error.with_traceback(trace.tb_next if trace else None)  # type: ignore[union-attr]
+        sys.excepthook(kind, error, error.__traceback__)  # type: ignore[arg-type]
         code = 1
     # As the interpreter ends: wait for non-daemon threads, then atexit.
     try:
