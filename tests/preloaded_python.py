@@ -4,8 +4,8 @@ Every ngshare server a test starts spends ~0.6 s of CPU importing Tornado,
 SQLAlchemy, alembic and JupyterHub's auth before it serves anything, and
 every ``nbgrader`` command ~1.9 s importing nbgrader, nbconvert and Jupyter;
 across the suite that was most of its time. So ``python -m MODULE ARGS`` and
-``python -c CODE`` are started here by forking a *preloaded* interpreter (one
-per test process, see PRELOAD) and setting the fork up as the interpreter
+``python -c CODE`` are started here by forking a *preloaded* interpreter (of
+this test process, see PRELOAD) and setting the fork up as the interpreter
 would have been: arguments, environment, working directory, ``sys.path``,
 stdin/stdout/stderr, ``__main__``; the program then runs as usual and ends
 as usual (threads joined, atexit handlers run, streams flushed).
@@ -285,15 +285,13 @@ class PreloadedPython:
         listener.bind(self._address)
         listener.listen(64)
         alive_r, self._alive_w = os.pipe()
-        shaping = {k for k, _ in start_up}
-        # Only what a user's shell would pass on: nothing of a hub the suite
-        # may itself run under, nothing of ngshare's own settings.
+        # The start-up variables of the programs it will run; besides, only
+        # what a user's shell would pass on: nothing of a hub the suite may
+        # itself run under, nothing of ngshare's own settings.
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("JUPYTERHUB_", "NGSHARE_", "PYTHON"))
-            and k not in STARTUP_LOCALE
-            and k not in shaping
+            if not k.startswith(("JUPYTERHUB_", "NGSHARE_", "PYTHON")) and k not in STARTUP_LOCALE
         }
         env.update(start_up)
         with open(self._directory / "preload.log", "wb") as log:
