@@ -12,7 +12,8 @@ as usual (threads joined, atexit handlers run, streams flushed).
 
 What a test gets is a real process with its own pid, talked to over HTTP,
 signalled, killed and waited for as with :class:`subprocess.Popen`; only
-the interpreter start and the imports are shared. Those are covered by the
+the interpreter start and the imports are shared. (``ps`` shows it with the
+preloaded interpreter's command line.) Those are covered by the
 tests that start the real commands from scratch (``tests/test_app.py``,
 ``tests/test_readme.py``, the JupyterHub tests, ``tests/test_cli.py``) and by
 ``NGSHARE_TEST_PRELOAD=0``, which makes every start here a plain subprocess.

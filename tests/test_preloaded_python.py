@@ -101,14 +101,17 @@ def test_signals_end_it_as_they_end_a_subprocess(tmp_path: Path) -> None:
     process = preloaded_python.popen(
         [sys.executable, "-c", code], env=clean_env(), cwd=tmp_path, stdout=log
     )
-    deadline = time.monotonic() + 30
-    while not log.exists() or log.read_text() != "up\n":
-        assert time.monotonic() < deadline, "it never started"
-        time.sleep(0.02)
-    assert process.poll() is None
-    with pytest.raises(subprocess.TimeoutExpired):
-        process.wait(timeout=0.1)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == -signal.SIGTERM
-    process.kill()  # no-op once it has ended, as with Popen
-    assert process.poll() == -signal.SIGTERM
+    try:
+        deadline = time.monotonic() + 30
+        while not log.exists() or log.read_text() != "up\n":
+            assert time.monotonic() < deadline, "it never started"
+            time.sleep(0.02)
+        assert process.poll() is None
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == -signal.SIGTERM
+        process.kill()  # no-op once it has ended, as with Popen
+        assert process.poll() == -signal.SIGTERM
+    finally:
+        process.kill()  # whatever failed, it must not wait forever
