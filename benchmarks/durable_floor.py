@@ -33,9 +33,10 @@ from rush_targets import cpu_seconds
 from rush_workload import make_workload
 
 
-def serve(port: int, root: Path) -> None:
+def serve(listening: socket.socket, root: Path) -> None:
     """The bare server (run in its own process): GET /release, POST /submit."""
     from tornado import web
+    from tornado.httpserver import HTTPServer
 
     release = sorted((root / "release").iterdir())
     store = root / "store"
@@ -106,9 +107,9 @@ def serve(port: int, root: Path) -> None:
             self.write({"stored": len(self.stored)})
 
     async def main() -> None:
-        web.Application([("/release", Release), ("/submit", Submit)]).listen(
-            port, "127.0.0.1", max_body_size=2**30
-        )
+        app = web.Application([("/release", Release), ("/submit", Submit)])
+        listening.setblocking(False)
+        HTTPServer(app, max_body_size=2**30).add_sockets([listening])
         await asyncio.Event().wait()
 
     asyncio.run(main())
@@ -122,8 +123,14 @@ def measure(students: int) -> None:
         (root / "release").mkdir()
         for i, data in enumerate(work.release.values()):
             (root / "release" / f"file{i}").write_bytes(data)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), str(root)])
+        # Bound and listening before the server starts, which inherits it: no
+        # other process can take the port in between.
+        with socket.create_server(("127.0.0.1", 0)) as listening:
+            port = listening.getsockname()[1]
+            fd = listening.fileno()
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(fd), str(root)], pass_fds=[fd]
+            )
         try:
             if len(cores) > 1:
                 os.sched_setaffinity(server.pid, {cores[-1]})
@@ -169,19 +176,13 @@ def measure(students: int) -> None:
             server.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=200, help="requests per kind")
-    parser.add_argument("--serve", nargs=2, metavar=("PORT", "ROOT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=2, metavar=("FD", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), Path(args.serve[1]))
+        serve(socket.socket(fileno=int(args.serve[0])), Path(args.serve[1]))
     else:
         measure(args.students)
 

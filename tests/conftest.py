@@ -3,14 +3,19 @@
 - ``db_url``: a fresh, empty database for this test: an SQLite file, or a new
   PostgreSQL database on 127.0.0.1:5432 (created and dropped around the test)
   when ``NGSHARE_TEST_DB=postgresql``.
-- ``database``: ngshare's :class:`~ngshare.server.storage.db.Database` on ``db_url``, with the
+- ``migrated_db_url``: like ``db_url``, but with the current schema (a copy of
+  a database migrated once per test process).
+- ``database``: ngshare's :class:`~ngshare.server.storage.db.Database` with the
   schema made, for tests that call the service layer without a server.
-- ``server``: a real ``ngshare`` process on a free loopback port, on ``db_url``,
-  with static tokens for the users in ``server_process.USERS`` (``admin`` is
-  the configured admin). ``server.client("kim")`` is a requests client acting
-  as kim; ``server.client(None)`` sends no token.
+- ``server``: a real ``ngshare`` process on a loopback port, on
+  ``migrated_db_url``, with static tokens for the users in
+  ``server_process.USERS`` (``admin`` is the configured admin).
+  ``server.client("kim")`` is a requests client acting as kim;
+  ``server.client(None)`` sends no token.
 - ``start_server``: a factory for more servers (extra arguments, environment,
   a shared database for replicas); all are stopped at the end of the test.
+  They are forked from an interpreter that has already imported ngshare
+  (``preloaded_python.py``) and bind port 0.
 - ``course``: a course ``c1`` on ``server`` with instructor kim and students
   ana and bob, and a course ``c2`` with instructor lee and student eve.
 """
@@ -37,20 +42,27 @@ def db_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def database(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
+def migrated_db_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database(tmp_path, migrated=True) as url:
+        yield url
+
+
+@pytest.fixture
+def database(migrated_db_url: str) -> Iterator[Database]:
+    database = Database(migrated_db_url)
     database.upgrade()
     yield database
     database.dispose()
 
 
 @pytest.fixture
-def start_server(tmp_path: Path, db_url: str) -> Iterator[Callable[..., ServerProcess]]:
+def start_server(tmp_path: Path, migrated_db_url: str) -> Iterator[Callable[..., ServerProcess]]:
     servers: list[ServerProcess] = []
 
     def start(**options: object) -> ServerProcess:
-        options.setdefault("db_url", db_url)
+        options.setdefault("db_url", migrated_db_url)
         options.setdefault("workdir", tmp_path / f"server{len(servers)}")
+        options.setdefault("preloaded", True)
         server = ServerProcess(**options)  # type: ignore[arg-type]
         servers.append(server)
         return server.start()

@@ -1,7 +1,8 @@
 """Start and stop a real JupyterHub with ngshare as one of its services.
 
-A :class:`HubProcess` is ``python -m jupyterhub`` on free loopback ports, with
-the dummy authenticator (any password logs in), the configurable-http-proxy,
+A :class:`HubProcess` is ``python -m jupyterhub`` on loopback ports that no
+other process is given (``ports.py``; users' servers too), with the dummy
+authenticator (any password logs in), the configurable-http-proxy,
 and its database and cookie secret in a temporary directory. Its config file
 is generated from the ``hub-config`` snippets of ``docs/jupyterhub.md`` (so
 the documented configuration is the tested one), with the docs' sample port
@@ -32,11 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from server_process import PREFIX, ApiClient, clean_env, free_port
+from ports import free_port, port_clash
+from server_process import PREFIX, ApiClient, clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "jupyterhub.md"
-SINGLEUSER = Path(__file__).resolve().with_name("hub_singleuser.py")
+TESTS = Path(__file__).resolve().parent
+SINGLEUSER = TESTS / "hub_singleuser.py"
 PROXY = Path(sys.executable).with_name("configurable-http-proxy")
 
 # Sample values in the docs' snippets, replaced for each test hub.
@@ -125,6 +128,16 @@ class HubProcess:
     # -- addresses -----------------------------------------------------------
 
     @property
+    def ports(self) -> dict[str, int]:
+        """The ports the hub and its children are given, by what listens there."""
+        return {
+            "proxy": self.proxy_port,
+            "proxy API": self.proxy_api_port,
+            "hub": self.hub_port,
+            "ngshare": self.ngshare_port,
+        }
+
+    @property
     def url(self) -> str:
         """The public URL (the proxy)."""
         return f"http://127.0.0.1:{self.proxy_port}/"
@@ -176,7 +189,21 @@ c.JupyterHub.cookie_secret_file = {str(self.workdir / "jupyterhub_cookie_secret"
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {{{HUB_ADMIN!r}}}
-c.JupyterHub.spawner_class = "simple"
+import sys
+sys.path.insert(0, {str(TESTS)!r})
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from ports import free_port
+
+
+# Users' servers on ports no other process is given (tests/ports.py), not on
+# the ephemeral port JupyterHub would probe for and close before the server binds it.
+class ReservedPortSpawner(SimpleLocalProcessSpawner):
+    async def start(self):
+        self.port = free_port()
+        return await super().start()
+
+
+c.JupyterHub.spawner_class = ReservedPortSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = {home!r}
 c.Spawner.cmd = [{sys.executable!r}, {str(SINGLEUSER)!r}]
 c.Spawner.start_timeout = 30
@@ -233,10 +260,11 @@ c.JupyterHub.load_roles.append(
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"jupyterhub exited with {self.process.returncode}:\n{self.log()}"
-                )
-            with contextlib.suppress(requests.ConnectionError):
+                self._stop_left_proxy()  # before asking which ports are taken
+                headline = f"jupyterhub exited with {self.process.returncode}"
+                clash = port_clash(self.log(), self.ports)
+                raise RuntimeError(f"{headline}: {clash or 'see its log'}\n{self.log()}")
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 if all(requests.get(u, timeout=2).status_code == 200 for u in urls):
                     return
             time.sleep(0.1)
@@ -263,6 +291,23 @@ c.JupyterHub.load_roles.append(
             for pid in children:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
+
+    def _stop_left_proxy(self) -> None:
+        """Stop the proxy of a hub that died without stopping it.
+
+        It runs in a session of its own; the hub keeps its pid in a file.
+        """
+        path = self.workdir / "jupyterhub-proxy.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(path.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if str(self.proxy_api_port).encode() not in command:
+                return  # a reused pid, not our proxy
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)  # ProcessLookupError (an OSError) once it is gone
+                time.sleep(0.05)
 
     @contextlib.contextmanager
     def frozen(self) -> Iterator[None]:

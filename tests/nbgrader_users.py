@@ -4,9 +4,10 @@ Each :class:`NbgraderUser` has its own HOME (so its own submission cache and
 Jupyter config), its own working directory with an ``nbgrader_config.py``,
 and an environment holding only what a JupyterHub single-user server would
 give it (``JUPYTERHUB_USER``, ``JUPYTERHUB_API_TOKEN``) plus the server URL.
-Commands run as subprocesses (``python -m nbgrader``), exactly as a user
-types them; :func:`run_parallel` runs several users' commands at once, since
-every nbgrader start-up costs a couple of seconds.
+Commands run as processes of their own (``python -m nbgrader``), as a user
+types them, forked from an interpreter that has already imported nbgrader
+(``preloaded_python.py``: an nbgrader start-up costs ~2 s of CPU, most of it
+imports); :func:`run_parallel` runs several users' commands at once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 import nbformat
+import preloaded_python
 from server_process import ServerProcess
 
 # What ``configure_exchange`` needs in every user's nbgrader_config.py.
@@ -68,11 +70,22 @@ class Result:
 
 
 @dataclass
+class Running:
+    """A command started as a user, and the files its output goes to."""
+
+    argv: list[str]
+    process: subprocess.Popen[bytes] | preloaded_python.PreloadedProcess
+    stdout: Path
+    stderr: Path
+
+
+@dataclass
 class NbgraderUser:
     name: str
     home: Path
     workdir: Path
     env: dict[str, str] = field(default_factory=dict)
+    commands_run: int = 0
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "nbgrader", *args]
@@ -82,24 +95,25 @@ class NbgraderUser:
             return [sys.executable, "-c", str(call)]
         return self.command(*call)
 
-    def popen(self, argv: Sequence[str]) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            argv,
-            cwd=self.workdir,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+    def popen(self, argv: Sequence[str]) -> Running:
+        # Outside HOME and the working directory, where nbgrader looks.
+        outputs = self.home.parent / f"output-{self.home.name}"
+        outputs.mkdir(exist_ok=True)
+        self.commands_run += 1
+        stdout = outputs / f"{self.commands_run}.stdout"
+        stderr = outputs / f"{self.commands_run}.stderr"
+        process = preloaded_python.popen(
+            argv, env=self.env, cwd=self.workdir, stdout=stdout, stderr=stderr
         )
+        return Running(list(argv), process, stdout, stderr)
 
     def run(self, *args: str, check: bool = True) -> Result:
         """Run ``nbgrader *args``; with ``check``, fail the test on a non-zero exit."""
-        return finish(self.popen(self.command(*args)), self.command(*args), check)
+        return finish(self.popen(self.command(*args)), check)
 
     def python(self, code: str, check: bool = True) -> Result:
         """Run a Python snippet as this user (for the Jupyter extensions' views)."""
-        argv = self.argv(Snippet(code))
-        return finish(self.popen(argv), argv, check)
+        return finish(self.popen(self.argv(Snippet(code))), check)
 
     def path(self, *parts: str) -> Path:
         return self.workdir.joinpath(*parts)
@@ -108,13 +122,19 @@ class NbgraderUser:
         return self.home / ".local" / "share" / "jupyter" / "nbgrader_cache"
 
 
-def finish(process: subprocess.Popen[str], argv: Sequence[str], check: bool) -> Result:
+def finish(running: Running, check: bool) -> Result:
+    process = running.process
     try:
-        stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
+        process.wait(timeout=COMMAND_TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
-        stdout, stderr = process.communicate()
-    result = Result(list(argv), process.returncode, stdout, stderr)
+        process.wait()
+    stdout, stderr = (
+        path.read_text(encoding="utf-8", errors="replace")
+        for path in (running.stdout, running.stderr)
+    )
+    assert process.returncode is not None
+    result = Result(running.argv, process.returncode, stdout, stderr)
     if check and result.returncode != 0:
         raise AssertionError(f"command failed:\n{result}")
     return result
@@ -124,8 +144,8 @@ def run_parallel(
     *calls: tuple[NbgraderUser, Sequence[str] | Snippet], check: bool = True
 ) -> list[Result]:
     """Run several users' ``nbgrader`` commands (or snippets) at the same time."""
-    started = [(user.popen(user.argv(call)), user.argv(call)) for user, call in calls]
-    results = [finish(process, argv, check=False) for process, argv in started]
+    started = [user.popen(user.argv(call)) for user, call in calls]
+    results = [finish(running, check=False) for running in started]
     if check:
         failed = [str(r) for r in results if r.returncode != 0]
         if failed:

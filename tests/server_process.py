@@ -1,28 +1,45 @@
 """Start and stop real ngshare server processes for tests and benchmarks.
 
-A :class:`ServerProcess` is ``python -m ngshare`` on a free loopback port, with
-its own database and blob directory and static API tokens for a set of users,
-so every request in a test goes over real HTTP to a real process.
+A :class:`ServerProcess` is ``python -m ngshare`` on a loopback port, with its
+own database and blob directory and static API tokens for a set of users, so
+every request in a test goes over real HTTP to a real process. Unless a
+port is given, the server binds port 0 and the port is read from its start-up
+log: no other process can take it in between. With ``preloaded`` it is
+forked from an interpreter that has already imported ngshare
+(``preloaded_python.py``), which the tests' fixtures do; benchmarks start it
+from scratch.
+
+Databases: :func:`fresh_database` makes an empty one, or with ``migrated`` a
+copy of one migrated once per test process (a file copy on SQLite,
+``CREATE DATABASE ... TEMPLATE`` on PostgreSQL).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import queue
+import re
 import secrets
+import shutil
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import preloaded_python
 import psycopg
 import requests
+from ports import free_port as free_port  # re-exported for the tests
+from ports import port_clash
 from sqlalchemy.engine import make_url
 
 PREFIX = "/services/ngshare/"
@@ -43,12 +60,6 @@ USERS = (
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def database_backend() -> str:
     """Which database the suite runs on: $NGSHARE_TEST_DB (sqlite or postgresql)."""
     backend = os.environ.get("NGSHARE_TEST_DB", "sqlite")
@@ -57,38 +68,201 @@ def database_backend() -> str:
     return backend
 
 
+def postgres_admin_conninfo() -> str:
+    admin_url = make_url(os.environ.get("NGSHARE_TEST_PG_URL", DEFAULT_PG_URL))
+    return admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def postgres_url(name: str) -> str:
+    admin_url = make_url(os.environ.get("NGSHARE_TEST_PG_URL", DEFAULT_PG_URL))
+    return admin_url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    with psycopg.connect(postgres_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class DatabaseDropper:
+    """Drops test databases in a thread of its own, so no test waits for it.
+
+    A DROP DATABASE waits for a checkpoint of the whole PostgreSQL server,
+    which takes from a tenth of a second to seconds when the server is busy.
+    Databases still queued when the process exits are dropped then; one
+    that cannot be dropped (PostgreSQL restarting) is tried again a few times.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def drop(self, name: str) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._work, name="drop test databases", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.finish)
+        self._queue.put(name)
+
+    def finish(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=120)
+
+    def _work(self) -> None:
+        while (name := self._queue.get()) is not None:
+            for attempt in range(5):
+                try:
+                    drop_postgres_database(name)
+                    break
+                except psycopg.OperationalError as e:
+                    if attempt == 4:
+                        print(f"could not drop test database {name}: {e}", file=sys.stderr)
+                    time.sleep(1 + attempt)
+
+
+dropper = DatabaseDropper()
+
+
+class MigratedTemplates:
+    """One migrated database per backend for this test process, to copy from.
+
+    Migrating an empty database runs every alembic revision (a third of a
+    second of CPU on SQLite, more DDL round trips on PostgreSQL); a copy of
+    a migrated one is a file copy or a ``CREATE DATABASE ... TEMPLATE``. The
+    server still runs its start-up check (``upgrade`` finds nothing to do).
+    Templates are made on first use and removed when the process exits.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sqlite: Path | None = None
+        self._postgres: str | None = None
+        self._owner = os.getpid()
+
+    def _migrate(self, url: str) -> None:
+        # Imported here: benchmarks use this module without the server's dependencies.
+        from ngshare.server.storage.db import Database
+
+        database = Database(url)
+        try:
+            database.upgrade()
+        finally:
+            database.dispose()
+
+    def sqlite(self) -> Path:
+        with self._lock:
+            self._forget_if_forked()
+            if self._sqlite is None:
+                path = Path(tempfile.mkdtemp(prefix="ngshare-template-")) / "ngshare.sqlite"
+                self._migrate(f"sqlite:///{path}")
+                # Closed cleanly, the write-ahead log is folded into the file.
+                assert not path.with_name(path.name + "-wal").exists()
+                self._sqlite = path
+                atexit.register(shutil.rmtree, path.parent, True)
+            return self._sqlite
+
+    def postgres(self) -> str:
+        with self._lock:
+            self._forget_if_forked()
+            if self._postgres is None:
+                name = f"ngshare_template_{uuid.uuid4().hex[:12]}"
+                with psycopg.connect(postgres_admin_conninfo(), autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{name}"')
+                atexit.register(drop_postgres_database, name)
+                self._migrate(postgres_url(name))
+                self._postgres = name
+            return self._postgres
+
+    def _forget_if_forked(self) -> None:
+        if self._owner != os.getpid():
+            self._sqlite, self._postgres, self._owner = None, None, os.getpid()
+
+
+templates = MigratedTemplates()
+
+
 @contextlib.contextmanager
-def fresh_database(tmp_path: Path, backend: str | None = None) -> Iterator[str]:
-    """A new, empty database URL; PostgreSQL databases are dropped afterwards."""
+def fresh_database(
+    tmp_path: Path, backend: str | None = None, *, migrated: bool = False
+) -> Iterator[str]:
+    """A new database URL, empty or (``migrated``) with the current schema.
+
+    PostgreSQL databases are dropped afterwards.
+    """
     backend = backend or database_backend()
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ngshare.sqlite'}"
+        if not migrated:
+            yield f"sqlite:///{tmp_path / 'ngshare.sqlite'}"
+            return
+        path = tmp_path / "ngshare-migrated.sqlite"
+        shutil.copyfile(templates.sqlite(), path)
+        yield f"sqlite:///{path}"
         return
-    admin_url = make_url(os.environ.get("NGSHARE_TEST_PG_URL", DEFAULT_PG_URL))
     name = f"ngshare_test_{uuid.uuid4().hex[:12]}"
-    conninfo = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    template = f' TEMPLATE "{templates.postgres()}"' if migrated else ""
+    with psycopg.connect(postgres_admin_conninfo(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{template}')
     try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
+        yield postgres_url(name)
     finally:
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        dropper.drop(name)
 
 
-def wait_for_health(
-    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
-) -> None:
+Process = subprocess.Popen[bytes] | preloaded_python.PreloadedProcess
+# How ngshare announces itself at start-up; with --port=0, the bound port.
+ANNOUNCEMENT = re.compile(rb"listening on (http://[^\s/]+:\d+/\S*)")
+
+
+def exit_report(process: Process, log: Path, ports: dict[str, int]) -> str:
+    """Why ngshare ended early: a port that was taken, said plainly, then its log."""
+    output = log.read_text(errors="replace") if log.exists() else ""
+    clash = port_clash(output, ports)
+    headline = f"ngshare exited with {process.returncode}"
+    if clash:
+        headline += f": {clash}"
+    return f"{headline}\n{output}"
+
+
+def announced_url(
+    process: Process,
+    log: Path,
+    offset: int = 0,
+    timeout: float = 30,
+    ports: dict[str, int] | None = None,
+) -> str:
+    """The URL ngshare says it listens on, once its log (after ``offset``) says so.
+
+    It says so once it has bound its port: from then on, whatever answers
+    there is this process, not one that held the port before.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError), open(log, "rb") as handle:
+            handle.seek(offset)
+            match = ANNOUNCEMENT.search(handle.read())
+            if match:
+                return match.group(1).decode()
+        if process.poll() is not None:
+            raise RuntimeError(exit_report(process, log, ports or {}))
+        time.sleep(0.02)
+    output = log.read_text(errors="replace") if log.exists() else ""
+    raise RuntimeError(f"ngshare did not say where it listens within {timeout} s:\n{output}")
+
+
+def wait_for_health(url: str, process: Process, log: Path, timeout: float = 30) -> None:
     """Wait until ``url`` answers 200; fail early with the log if the process dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = log.read_text(errors="replace") if log.exists() else ""
-            raise RuntimeError(f"ngshare exited with {process.returncode}:\n{output}")
-        with contextlib.suppress(requests.ConnectionError):
+            raise RuntimeError(exit_report(process, log, {}))
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        time.sleep(0.05)
+        time.sleep(0.02)
     output = log.read_text(errors="replace") if log.exists() else ""
     raise RuntimeError(f"ngshare did not answer {url} within {timeout} s:\n{output}")
 
@@ -136,9 +310,10 @@ class ServerProcess:
     extra_args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     storage_path: Path | None = None
-    port: int = 0
+    port: int = 0  # 0: any free port, the one the server then names
     tokens: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
+    preloaded: bool = False
+    process: Process | None = None
 
     @property
     def url(self) -> str:
@@ -189,20 +364,27 @@ class ServerProcess:
 
     def start(self, timeout: float = 90) -> ServerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if not self.port:
-            self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
         env.update(self.env)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        if self.preloaded:
+            self.process = preloaded_python.popen(
+                self.command(), env=env, cwd=self.workdir, stdout=self.log_path, append=True
             )
-        self.wait_ready(timeout)
+        else:
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    self.command(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir
+                )
+        self.wait_ready(timeout, offset)
         return self
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, offset: int = 0) -> None:
         assert self.process is not None
+        ports = {"ngshare": self.port} if self.port else {}
         try:
+            url = announced_url(self.process, self.log_path, offset, timeout, ports)
+            self.port = urlsplit(url).port or 0
             wait_for_health(self.root_url + "healthz", self.process, self.log_path, timeout)
         except RuntimeError:
             self.stop()
@@ -255,6 +437,8 @@ def run_ngshare(
             umask=umask,
         )
     try:
+        port = urlsplit(ready_url).port
+        announced_url(process, log, ports={"ngshare": port} if port else None)
         wait_for_health(ready_url, process, log)
         yield log
     finally:

@@ -1,6 +1,7 @@
 """The ``ngshare`` command: zero-config start, config files, env defaults, upgrade-db.
 
-Each test runs the real command in a subprocess, as an admin would.
+Each test runs the real command in a process of its own, as an admin would
+(from scratch, but for the ``--help`` of every subcommand).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import preloaded_python
 import requests
-from server_process import clean_env, database_backend, free_port, run_ngshare
+from server_process import announced_url, clean_env, database_backend, free_port, run_ngshare
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -109,6 +112,27 @@ def test_config_file_and_flags(tmp_path: Path) -> None:
         kim = {"Authorization": "Bearer secret-of-kim"}
         assert requests.post(base + "course/c1", headers=root, timeout=10).status_code == 200
         assert requests.post(base + "course/c2", headers=kim, timeout=10).status_code == 403
+
+
+def test_port_zero_takes_a_free_port_and_names_it(tmp_path: Path) -> None:
+    """With --port=0 the system picks the port; the start-up log names the bound one."""
+    log = tmp_path / "ngshare.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ngshare", "--port=0", "--prefix=/exchange/"],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        url = announced_url(process, log)
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/exchange/")
+        assert urlsplit(url).port not in (None, 0)
+        assert requests.get(url + "healthz", timeout=10).status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, log.read_text()
 
 
 def test_upgrade_db_command_and_no_upgrade_flag(tmp_path: Path, db_url: str) -> None:
@@ -232,12 +256,12 @@ def test_every_subcommand_explains_itself(tmp_path: Path) -> None:
         "gc-blobs",
     )
     for command in commands:
-        result = subprocess.run(
+        # Forked from an interpreter that has imported ngshare already: the
+        # other tests here start the command from scratch.
+        result = preloaded_python.run(
             [sys.executable, "-m", "ngshare", command, "--help"],
             cwd=tmp_path,
             env=clean_env(),
-            capture_output=True,
-            text=True,
             timeout=60,
         )
         assert result.returncode == 0, (command, result.stderr)

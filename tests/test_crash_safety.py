@@ -13,13 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from ngshare_commands import ngshare_command
 from server_process import USERS, ServerProcess
 
 STUDENTS = [f"s{i:02d}" for i in range(50)]
@@ -92,9 +91,8 @@ def test_kill_during_uploads(start_server: Callable[..., ServerProcess], tmp_pat
     for thread in threads:
         thread.join(timeout=60)
 
-    restarted = start_server(
-        users=users, tokens=server.tokens, storage_path=storage, port=server.port
-    )
+    # On a port of its own: the killed one's could have been taken meanwhile.
+    restarted = start_server(users=users, tokens=server.tokens, storage_path=storage)
     kim = restarted.client("kim")
     listed = kim.get("submissions", "c1", "ps1").json()["submissions"]
     stored = {(s["student_id"], s["timestamp"]) for s in listed}
@@ -115,19 +113,7 @@ def test_kill_during_uploads(start_server: Callable[..., ServerProcess], tmp_pat
             )
             assert got == _contents(student, attempt)
     restarted.stop()
-    check = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ngshare",
-            "verify-storage",
-            "--rehash",
-            f"--db-url={restarted.db_url}",
-            f"--storage-path={storage}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    check = ngshare_command(
+        restarted.db_url, "verify-storage", "--rehash", f"--storage-path={storage}"
     )
-    assert check.returncode == 0, check.stderr
     assert "0 missing, 0 corrupt" in check.stderr

@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 from traitlets import (
     Bool,
     Enum,
@@ -155,9 +156,10 @@ class NgshareApp(StrictApplication):
     ip = Unicode(help="Address to listen on; from $JUPYTERHUB_SERVICE_URL by default.").tag(
         config=True
     )
-    port = Integer(help="Port to listen on; from $JUPYTERHUB_SERVICE_URL by default.").tag(
-        config=True
-    )
+    port = Integer(
+        help="Port to listen on; from $JUPYTERHUB_SERVICE_URL by default. 0: any free "
+        "port, which the start-up log names."
+    ).tag(config=True)
     base_url = Unicode(
         help="URL prefix of every route; $JUPYTERHUB_SERVICE_PREFIX by default, else /."
     ).tag(config=True)
@@ -583,7 +585,7 @@ class NgshareApp(StrictApplication):
         app = self.make_app(runner, authenticator)
         server = HTTPServer(app, xheaders=True, max_body_size=self.max_body_size)
         try:
-            server.listen(self.port, self.ip)
+            sockets = bind_sockets(self.port, self.ip)
         except OSError as error:
             runner.shutdown()
             raise StartupError(
@@ -591,10 +593,12 @@ class NgshareApp(StrictApplication):
                 "Is another ngshare (or another program) using that port? "
                 "Choose another with --port."
             ) from error
+        server.add_sockets(sockets)
         hub_groups = self.make_hub_groups(runner, authenticator)
         if hub_groups is not None:
             hub_groups.start()
-        self._announce(authenticator, hub_groups, blobs)
+        # The bound port, which --port=0 leaves to the system to choose.
+        self._announce(authenticator, hub_groups, blobs, sockets[0].getsockname()[1])
         background = []
         if isinstance(authenticator, HubAuthenticator):
             background.append(asyncio.create_task(self._warn_if_hub_unreachable(authenticator)))
@@ -649,10 +653,14 @@ class NgshareApp(StrictApplication):
             )
 
     def _announce(
-        self, authenticator: Authenticator, hub_groups: HubGroups | None, blobs: BlobStore
+        self,
+        authenticator: Authenticator,
+        hub_groups: HubGroups | None,
+        blobs: BlobStore,
+        port: int,
     ) -> None:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip or "0.0.0.0"  # noqa: S104
-        url = f"http://{host}:{self.port}{self.base_url}"
+        url = f"http://{host}:{port}{self.base_url}"
         self.log.info("ngshare %s listening on %s", __version__, url)
         self.log.info("Database: %s", redact_url(self.db_url))
         self.log.info("Blob store: %s", blobs.describe())
