@@ -86,9 +86,10 @@ def test_a_lost_blob_store_makes_the_server_unready_until_it_is_back(
     reason="an SQLite file in the server's own directory cannot refuse connections",
 )
 def test_a_database_that_refuses_connections_makes_the_server_unready(
-    start_server: Callable[..., ServerProcess], db_url: str
+    start_server: Callable[..., ServerProcess],
 ) -> None:
     server = start_server()
+    db_url = server.db_url
     ready = server.root_url + "readyz"
     assert get(ready).status_code == 200
 
