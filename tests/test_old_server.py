@@ -68,8 +68,10 @@ def test_the_plugin_says_the_server_is_ngshare_0_6(
         assert PLUGIN_ADVICE in result.output, str(result)
         assert "Is NGSHARE_URL" not in result.output, str(result)
         assert "Traceback" not in result.output, str(result)
-    # The first request of a submit asks who the token is: nothing was sent.
-    assert "HTTP 404 from GET" in submitted.output and "/api/v2/user" in submitted.output
+    # The first request of a submit without a record of the server's content
+    # asks what it lacks: the submission itself was never sent.
+    assert "/api/v2/blobs/missing" in submitted.output
+    assert "/submissions" not in submitted.output
 
 
 def test_a_post_the_old_server_refuses_is_said_the_same(

@@ -308,13 +308,14 @@ def test_the_same_uploads_within_the_limits_are_taken(world: World) -> None:
 
 
 def test_the_commit_checks_the_limits_whatever_handed_it_the_files(
-    database: Database, db_url: str, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
     """Files that never passed the intake are refused by the operation that records them.
 
     The operations are called straight through the service runner, with files
     stored directly: the check inside their transaction is what refuses them.
     """
+    db_url = database.url.render_as_string(hide_password=False)
     store = FilesystemBlobStore(tmp_path / "blobs")
     limits = ContentLimits(max_file_size=MAX_FILE, max_submission_size=MAX_TOTAL)
     runner = ServiceRunner(database, store, workers=1, limits=limits)
