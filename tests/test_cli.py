@@ -193,8 +193,14 @@ def check_instructors(course: ServerProcess) -> None:
     )
     assert succeeds(added).stdout == "lee is now an instructor of c1.\n"
     # kim may update their own record; details not given are kept.
-    succeeds(as_user(course, "kim", "instructors", "add", "c1", "kim", "--first-name", "Kim"))
+    updated = as_user(course, "kim", "instructors", "add", "c1", "kim", "--first-name", "Kim")
+    assert (
+        succeeds(updated).stdout
+        == "Updated kim's details in c1 (first name); still an instructor.\n"
+    )
     succeeds(as_user(course, "kim", "instructors", "add", "c1", "kim", "--email", "kim@x.edu"))
+    unchanged = as_user(course, "kim", "instructors", "add", "c1", "kim", "--email", "kim@x.edu")
+    assert succeeds(unchanged).stdout == "kim is already an instructor of c1; nothing changed.\n"
     listed = succeeds(as_user(course, "ana", "instructors", "list", "c1", "--json")).json()
     assert listed == [
         {"username": "kim", "first_name": "Kim", "last_name": "", "email": "kim@x.edu"},
@@ -548,7 +554,8 @@ def test_download_all_latest_submissions_as_directory_and_zip(
     binary = bytes(range(256)) * 64
     ana_files = {"ps1.ipynb": b'{"cells": []}\n', "data/raw.bin": binary, "notes é.txt": b"\xff"}
     ana_at = submit(course, "ana", "c1", "ps1", ana_files)
-    bob_files = {"ps1.ipynb": b""}
+    # A timestamp.txt of the student's own is replaced by the server's, as collect does.
+    bob_files = {"ps1.ipynb": b"", "timestamp.txt": b"2000-01-01 00:00:00"}
     bob_at = submit(course, "bob", "c1", "ps1", bob_files)
 
     out = tmp_path / "subs"
@@ -567,8 +574,8 @@ def test_download_all_latest_submissions_as_directory_and_zip(
     assert run.returncode == 0, str(run)
     # Not a terminal: one plain progress line per submission, on stderr.
     assert run.stderr.splitlines() == [
-        "[1/2] ana: 3 file(s), 16.4 kB",
-        "[2/2] bob: 1 file(s), 0 B",
+        "[1/2] ana: 3 files, 16.4 kB",
+        "[2/2] bob: 1 file, 0 B",
     ], str(run)
     report = run.json()
     assert report["format"] == "dir" and report["output"] == str(out)
@@ -576,13 +583,23 @@ def test_download_all_latest_submissions_as_directory_and_zip(
         {
             "student": "ana",
             "timestamp": ana_at,
-            "files": sorted(ana_files),
+            "files": sorted([*ana_files, "timestamp.txt"]),
             "bytes": sum(len(c) for c in ana_files.values()),
         },
-        {"student": "bob", "timestamp": bob_at, "files": ["ps1.ipynb"], "bytes": 0},
+        {
+            "student": "bob",
+            "timestamp": bob_at,
+            "files": ["ps1.ipynb", "timestamp.txt"],
+            "bytes": 0,
+        },
     ]
     found = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    expected = {f"ana/{p}": c for p, c in ana_files.items()} | {"bob/ps1.ipynb": b""}
+    # Each folder carries the server's time of submission, as nbgrader's collect writes it.
+    expected = (
+        {f"ana/{p}": c for p, c in ana_files.items()}
+        | {"ana/timestamp.txt": ana_at.encode()}
+        | {"bob/ps1.ipynb": b"", "bob/timestamp.txt": bob_at.encode()}
+    )
     assert found == expected
 
     # An existing student folder is never silently replaced.
@@ -762,6 +779,10 @@ def test_errors_have_their_exit_codes_and_messages(course: ServerProcess) -> Non
         "courses", "list", "--token-file", str(token_file), env=env | {"NGSHARE_URL": course.url}
     )
     assert succeeds(run).stdout.splitlines()[-1] == "c2"
+    # A token file that is not there: one line saying so, no "[Errno 2]".
+    run = ngsharectl("courses", "list", "--token-file", str(token_file) + ".missing", env=env)
+    fails(run, ExitCode.CONFIG, f"The token file {token_file}.missing does not exist.")
+    assert run.stderr.count("\n") == 1 and "Errno" not in run.stderr
 
     # A URL without the service prefix reaches ngshare, but not its API.
     env = clean_env(NGSHARE_URL=course.root_url, JUPYTERHUB_API_TOKEN=course.token("kim"))
@@ -910,9 +931,24 @@ def test_whoami_and_acting_on_yourself(course: ServerProcess) -> None:
         "ngsharectl: JUPYTERHUB_USER is 'lee', but the API token belongs to 'kim': "
         "ngshare knows you as 'kim', and this command uses that name."
     ]
-    assert run.stdout == "kim is now an instructor of c1.\n"
+    assert run.stdout == "Updated kim's details in c1 (email); still an instructor.\n"
     fails(
         as_user(course, "ana", "instructors", "add", "c1", "--first-name", "A"),
         ExitCode.PERMISSION,
         "Cannot add 'ana' to 'c1' as instructor: Permission denied",
     )
+
+
+def test_help_lists_every_command_with_its_actions() -> None:
+    """``ngsharectl --help`` names every action (students import too), not only commands."""
+    run = ngsharectl("--help", env=clean_env())
+    overview = run.stdout.split("commands and their actions", 1)[1].split("\n\n", 1)[0]
+    lines = {line.split()[0]: line.split(None, 1)[1:] for line in overview.splitlines()[1:]}
+    assert lines["students"] == ["list, add, remove, import"]
+    assert lines["courses"] == ["list, create, delete"]
+    assert lines["events"] == ["COURSE"]
+    for command, actions in lines.items():
+        if actions and "," in actions[0]:
+            for action in actions[0].split(", "):
+                sub = ngsharectl(command, action, "--help", env=clean_env())
+                assert sub.returncode == 0, str(sub)

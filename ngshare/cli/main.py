@@ -41,6 +41,8 @@ DEFAULTS: dict[str, object] = {
 }
 
 EPILOG = """\
+{commands}
+
 The server: --url, else $NGSHARE_URL, else http://proxy-public/services/ngshare when
 $PROXY_PUBLIC_SERVICE_HOST is set (inside Zero to JupyterHub). The token: --token,
 --token-file, else $JUPYTERHUB_API_TOKEN.
@@ -109,13 +111,36 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
+def command_overview(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> str:
+    """Every command with its actions, for the top-level help.
+
+    argparse lists the commands only; their actions (``students import``...)
+    would otherwise take a ``--help`` per command to discover.
+    """
+    lines = ["commands and their actions (ngsharectl COMMAND --help for more):"]
+    for name, command in commands.choices.items():
+        actions = [
+            choice
+            for action in command._actions
+            if isinstance(action, argparse._SubParsersAction)
+            for choice in action.choices
+        ]
+        # A command without actions shows what it takes instead (events COURSE).
+        arguments = [
+            str(action.metavar or action.dest)
+            for action in command._actions
+            if not action.option_strings and not isinstance(action, argparse._SubParsersAction)
+        ]
+        lines.append(f"  {name:<13} {', '.join(actions) or ' '.join(arguments)}".rstrip())
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = common_options()
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description="Manage ngshare courses, rosters, submissions and feedback from the "
         "command line, through the ngshare API.",
-        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
@@ -129,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.register(commands, common)
     deleted.register(commands, common)
     whoami.register(commands, common)
+    parser.epilog = EPILOG.format(commands=command_overview(commands))
     return parser
 
 

@@ -35,6 +35,10 @@ class Role:
     remove_needs: str
     list_needs: str
 
+    @property
+    def with_article(self) -> str:
+        return f"{'an' if self.noun[0] in 'aeiou' else 'a'} {self.noun}"
+
 
 INSTRUCTOR = Role(
     "instructor",
@@ -71,20 +75,44 @@ def list_members(args: argparse.Namespace, ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
-def _current_details(ctx: Context, role: Role, course: str, user: str) -> dict[str, str]:
-    """The details the server has for a user in a course, to keep what is not given."""
+@dataclass(frozen=True)
+class Membership:
+    """What the server has for a user in a course before an add."""
+
+    role: Role | None  # the role they have (None: not in the course, or not visible)
+    details: dict[str, str]
+
+
+def _current_membership(ctx: Context, role: Role, course: str, user: str, what: str) -> Membership:
+    """The user's role and details in a course, to keep what is not given and to report.
+
+    ``what`` is the add this look-up is part of: an unreachable server is
+    reported as failing to do that.
+    """
     # Their record in the role they get first (the usual case: an update),
     # then in the other (a student becoming an instructor keeps their details).
     other = STUDENT if role is INSTRUCTOR else INSTRUCTOR
-    for route in (role.noun, other.noun):
+    for candidate in (role, other):
         try:
-            found = ctx.api.get(route, course, user, what=f"look up {user!r} in {course!r}")
+            found = ctx.api.get(candidate.noun, course, user, what=what)
         except (NotFound, PermissionRefused):
             # The request that follows reports any real problem (no such
             # course, no permission) in its own words.
             continue
-        return {d: found.get(d) or "" for d in DETAILS}
-    return {d: "" for d in DETAILS}
+        return Membership(candidate, {d: found.get(d) or "" for d in DETAILS})
+    return Membership(None, {d: "" for d in DETAILS})
+
+
+def _added_message(role: Role, user: str, course: str, before: Membership, given: list[str]) -> str:
+    """What the add did: enrolled the user, changed their role, or updated details."""
+    if before.role is role:
+        if not given:
+            return f"{user} is already {role.with_article} of {course}; nothing changed."
+        changed = ", ".join(d.replace("_", " ") for d in given)
+        return f"Updated {user}'s details in {course} ({changed}); still {role.with_article}."
+    if before.role is not None:
+        return f"{user} is now {role.with_article} of {course} (was {before.role.with_article})."
+    return f"{user} is now {role.with_article} of {course}."
 
 
 def add_member(args: argparse.Namespace, ctx: Context) -> ExitCode:
@@ -93,20 +121,23 @@ def add_member(args: argparse.Namespace, ctx: Context) -> ExitCode:
     user = args.user or ctx.me().name
     given = {d: getattr(args, d) for d in DETAILS}
     details = {d: v for d, v in given.items() if v is not None}
-    if len(details) < len(DETAILS):
-        # v1 needs all three details: keep the ones the server already has.
-        details = {**_current_details(ctx, role, args.course, user), **details}
+    # v1 needs all three details: keep the ones the server already has. The
+    # look-up also tells an update from an enrolment, for the message.
+    what = f"add {user!r} to {args.course!r} as {role.noun}"
+    before = _current_membership(ctx, role, args.course, user, what)
+    changed = [d for d in details if details[d] != before.details[d]]
+    details = {**before.details, **details}
     ctx.api.post_form(
         role.noun,
         args.course,
         user,
         data=details,
-        what=f"add {user!r} to {args.course!r} as {role.noun}",
+        what=what,
         who_may=role.add_needs,
     )
     ctx.out.result(
         {"course": args.course, "username": user, "role": role.noun, **details},
-        f"{user} is now {'an' if role is INSTRUCTOR else 'a'} {role.noun} of {args.course}.",
+        _added_message(role, user, args.course, before, changed),
     )
     return ExitCode.OK
 
@@ -214,9 +245,8 @@ def _import_batches(
 
 
 def _register_group(commands: Subcommands, common: argparse.ArgumentParser, role: Role) -> None:
-    group = commands.add_parser(
-        role.plural, help=f"list, add and remove {role.plural}", parents=[common]
-    )
+    verbs = "list, add and remove" if role is INSTRUCTOR else "list, add, remove and import"
+    group = commands.add_parser(role.plural, help=f"{verbs} {role.plural}", parents=[common])
     group.set_defaults(group=role.plural)
     actions = group.add_subparsers(dest="action", metavar="ACTION", required=True)
 
@@ -233,7 +263,7 @@ def _register_group(commands: Subcommands, common: argparse.ArgumentParser, role
     parser = actions.add_parser(
         "add",
         parents=[common],
-        help=f"add or update a {role.noun}",
+        help=f"add or update {role.with_article}",
         description=f"Add a {role.noun} to a course, or update their details (allowed for "
         f"{role.add_needs}). Details not given keep the values the server has.",
     )

@@ -8,7 +8,9 @@ cannot make the files disagree with the list; then the content comes in one
 streamed request (``POST api/v2/blobs/download``), each distinct content
 once however many files hold it, checked against its sha256 as it is written
 to disk. Nothing is held in memory whole: the output is assembled from the
-files on disk.
+files on disk. Each student's folder gets a ``timestamp.txt`` with the
+server's time of submission, as nbgrader's ``collect`` writes it (autograde
+reads it to tell late work).
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from ngshare.client.api import SubmissionRecord
 from ngshare.client.downloads import download_blobs
 from ngshare.client.errors import NotFound
 from ngshare.client.manifests import ManifestFile
-from ngshare.protocol.sizes import human_size
+from ngshare.protocol.sizes import counted, human_size
+
+#: Written into every downloaded submission: the server's time of submission.
+TIMESTAMP_FILE = "timestamp.txt"
 
 
 def list_all(
@@ -144,12 +149,18 @@ def _fetch_all(
             f"download the submissions of {args.assignment!r}",
             progress=progress.on_download,
         )
-        for record in targets:
-            files = record.files or []
+        stamps = store / "timestamps"
+        stamps.mkdir()
+        for number, record in enumerate(targets):
+            # As nbgrader's collect: the server's time of submission, whatever
+            # timestamp.txt the student's folder held.
+            files = [entry for entry in record.files or [] if entry.path != TIMESTAMP_FILE]
+            stamp = stamps / str(number)
+            stamp.write_text(times.server_text(record.timestamp), encoding="utf-8")
             progress.start_item(record.student)
             writer.add(
                 record.student,
-                [(entry.path, store / entry.sha256) for entry in files],
+                [(entry.path, store / entry.sha256) for entry in files] + [(TIMESTAMP_FILE, stamp)],
                 times.as_utc(record.timestamp),
             )
             size = sum(entry.size for entry in files)
@@ -157,11 +168,11 @@ def _fetch_all(
                 {
                     "student": record.student,
                     "timestamp": times.server_text(record.timestamp),
-                    "files": sorted(entry.path for entry in files),
+                    "files": sorted([*(entry.path for entry in files), TIMESTAMP_FILE]),
                     "bytes": size,
                 }
             )
-            progress.finish_item(f"{len(files)} file(s), {human_size(size)}")
+            progress.finish_item(f"{counted(len(files), 'file')}, {human_size(size)}")
     return report
 
 

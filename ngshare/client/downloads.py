@@ -26,7 +26,7 @@ from ngshare.client.manifests import ManifestFile, hash_file, parse_manifest
 from ngshare.client.progress import Cumulative, ProgressCallback
 from ngshare.protocol import blob_frames
 from ngshare.protocol.api import MAX_FILES_PER_REQUEST
-from ngshare.protocol.sizes import human_size
+from ngshare.protocol.sizes import counted, human_size
 
 #: A file to write and the manifest entry it is written from.
 Placement = tuple[Path, ManifestFile]
@@ -83,7 +83,7 @@ def download_blobs(
     fetch = [sha256 for sha256 in first_target if sha256 not in have]
     if fetch:
         total = sum(wanted[sha256] for sha256 in fetch)
-        conn.log.info("Downloading %d files (%s)", len(fetch), human_size(total))
+        conn.log.info("Downloading %s (%s)", counted(len(fetch), "file"), human_size(total))
         received = Cumulative(progress)
         for batch in batches(fetch, size):
             receiver = FrameReceiver({sha256: first_target[sha256] for sha256 in batch}, what)

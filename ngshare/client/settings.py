@@ -88,8 +88,18 @@ def api_token(
     if token_file:
         try:
             token = Path(token_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigurationError(f"Cannot read the token file {token_file}: {error}") from None
+        except FileNotFoundError:
+            raise ConfigurationError(f"The token file {token_file} does not exist.") from None
+        except OSError as error:
+            # strerror, not str(error): no "[Errno 13]" and no repeated file name.
+            reason = error.strerror or type(error).__name__
+            raise ConfigurationError(
+                f"Cannot read the token file {token_file}: {reason}."
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"The token file {token_file} is not text: it should hold just the token."
+            ) from None
         if not token:
             raise ConfigurationError(f"The token file {token_file} is empty.")
         return token

@@ -20,7 +20,7 @@ from ngshare.client.connection import Connection
 from ngshare.client.errors import JSON, ClientError, Conflict, ServerError
 from ngshare.client.manifests import READ_SIZE, LocalFile, ManifestFile, hash_file, manifest_json
 from ngshare.protocol import blob_frames
-from ngshare.protocol.sizes import human_size
+from ngshare.protocol.sizes import counted, human_size
 
 
 @dataclass(frozen=True)
@@ -138,13 +138,13 @@ def ask_missing(
     if missing:
         if len(missing) < len(sources):
             conn.log.info(
-                "Sending %d of %d files (%s); the server has the rest",
+                "Sending %d of %s (%s); the server has the rest",
                 len(missing),
-                len(manifest),
+                counted(len(manifest), "file"),
                 human_size(sum(sources[sha256].size for sha256 in missing)),
             )
     else:
-        conn.log.info("The server has all %d files already; sending none", len(manifest))
+        conn.log.info("The server has all %s already; sending none", counted(len(manifest), "file"))
     return [str(sha256) for sha256 in missing]
 
 

@@ -19,6 +19,7 @@ from ngshare.client.downloads import download_blobs, download_bundle
 from ngshare.client.manifests import ManifestFile
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import FileRules, discard, place_new_files, staging_directory
+from ngshare.protocol.sizes import counted
 
 
 class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
@@ -57,7 +58,7 @@ class ExchangeFetchAssignment(Exchange, ABCExchangeFetchAssignment):
             if not replacing:
                 # Nothing of it is here yet: the manifest and every blob in one request.
                 files = download_bundle(self.client, where, staging, wanted, what)
-                self.log.info("Downloaded %d files", len(files))
+                self.log.info("Downloaded %s", counted(len(files), "file"))
                 staging.rename(self.dest_path)
                 self.remember(files)
                 self.log.info("Fetched as: %s %s", self.course_id, self.assignment_id)

@@ -17,7 +17,7 @@ from ngshare.client import api
 from ngshare.client.uploads import upload_blobs
 from ngshare.exchange.exchange import Exchange
 from ngshare.exchange.files import FileRules, check_total_size, find_files
-from ngshare.protocol.sizes import human_size
+from ngshare.protocol.sizes import counted, human_size
 
 
 class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
@@ -60,7 +60,10 @@ class ExchangeReleaseAssignment(Exchange, ABCExchangeReleaseAssignment):
             self.log.info("Overwriting files: %s %s", course_id, assignment_id)
         self.log.info("Source: %s", self.src_path)
         self.log.info(
-            "Releasing %d files (%s) to %s", len(files), human_size(total), self.client.base_url
+            "Releasing %s (%s) to %s",
+            counted(len(files), "file"),
+            human_size(total),
+            self.client.base_url,
         )
         what = f"release assignment {assignment_id!r} of course {course_id!r}"
         manifest = upload_blobs(self.client, files, what)

@@ -38,7 +38,7 @@ from ngshare.exchange.files import (
     find_files,
     staging_directory,
 )
-from ngshare.protocol.sizes import human_size
+from ngshare.protocol.sizes import counted, human_size
 
 
 class ExchangeSubmit(Exchange, ABCExchangeSubmit):
@@ -108,7 +108,10 @@ class ExchangeSubmit(Exchange, ABCExchangeSubmit):
         total = check_total_size(files, self.coursedir.max_dir_size, f"Assignment {assignment_id}")
         self.log.info("Source: %s", self.src_path)
         self.log.info(
-            "Uploading %d files (%s) to %s", len(files), human_size(total), self.client.base_url
+            "Uploading %s (%s) to %s",
+            counted(len(files), "file"),
+            human_size(total),
+            self.client.base_url,
         )
         what = f"submit assignment {assignment_id!r} of course {course_id!r}"
         known = self.known_content(course_id, assignment_id)
