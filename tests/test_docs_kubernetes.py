@@ -30,6 +30,7 @@ from kubernetes_manifests import DEPLOY, OVERLAYS, ROOT, container, ngshare_opti
 from server_process import PREFIX
 from traitlets.config import Config
 
+import ngshare
 from ngshare.exchange import Exchange, ExchangeFetchAssignment, ExchangeSubmit
 from ngshare.exchange.settings import service_url
 from ngshare.server.app import NgshareApp
@@ -242,13 +243,18 @@ def test_commands_take_the_options_the_hub_tests_use() -> None:
 # -- images and users' servers ---------------------------------------------------------
 
 
-def test_images_install_extras_that_exist() -> None:
+def test_images_install_this_version_with_extras_that_exist() -> None:
+    """The images install the wheel of this version (not the index's ngshare 0.6)."""
     provided = set(importlib.metadata.metadata("ngshare").get_all("Provides-Extra") or [])
+    wheel = f"ngshare-{ngshare.__version__}-py3-none-any.whl"
     wanted = {"singleuser-image": {"exchange"}, "hub-image": set()}
     for name, extras in wanted.items():
         language, text = blocks()[name]
         assert language == "dockerfile"
-        [install] = re.findall(r"pip install --no-cache-dir \"?ngshare(?:\[([\w,]+)\])?\"?", text)
+        assert f"COPY {wheel} /tmp/" in text
+        [install] = re.findall(
+            rf"pip install --no-cache-dir \"?/tmp/{re.escape(wheel)}(?:\[([\w,]+)\])?\"?", text
+        )
         assert set(filter(None, install.split(","))) == extras <= provided
 
 
