@@ -148,7 +148,9 @@ class Shell:
                     f"step failed (exit {self.process.returncode}):\n{code}\n"
                     f"--- output ---\n{''.join(output)}"
                 )
-            if line.rstrip("\n") == DONE:
+            if line.rstrip("\n").endswith(DONE):
+                # After output without a final newline (curl's JSON), on the same line.
+                output.append(line.rstrip("\n").removesuffix(DONE))
                 return "".join(output)
             output.append(line)
 
@@ -206,7 +208,13 @@ class PageRun:
         [command] = [line for line in code.splitlines() if line.strip()]
         program, *args = shlex.split(command)
         assert program == "ngshare", command
-        cwd = self.shell.cwd(self.workdir)
+        return self.serve(args, self.shell.cwd(self.workdir))
+
+    def serve(self, args: list[str], cwd: Path) -> str:
+        """Start ``ngshare ARGS`` in ``cwd`` (on the test's port) until the end; its log so far.
+
+        For a server the page's reader started earlier (a quick start, say).
+        """
         log = self.servers.enter_context(
             run_ngshare(
                 [*args, f"--port={self.port}"], cwd, self.env, f"http://{self.address}/healthz"

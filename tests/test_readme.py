@@ -1,7 +1,8 @@
 """The README's instructions work as written.
 
-The curl walkthrough is run with bash and curl against a server started the
-way the README's quick start starts it (no configuration, admin token file).
+The curl walkthrough and the ngsharectl examples are run with bash against a
+server started the way the README's quick start starts it (no configuration,
+admin token file); the ngsharectl output is checked against the README's.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
+from doc_steps import page_run, steps
 from server_process import clean_env, free_port, run_ngshare
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -75,6 +78,23 @@ def test_admin_guide_curl_for_every_operation(tmp_path: Path) -> None:
     # Every call answered; the two whose output is read into variables print nothing.
     assert len(documents) == script.count("curl ") - 2
     assert documents[-2] == {"success": True}  # the restore
+
+
+def test_ngsharectl_examples_run_as_written(tmp_path: Path) -> None:
+    """The ngsharectl block, after the curl one, in the quick start's directory.
+
+    The quick start left a virtualenv ``.venv`` (here: the one running the
+    tests) and a server on its defaults, which wrote ``ngshare-data/admin-token``.
+    """
+    (tmp_path / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    with page_run(tmp_path) as run:
+        run.serve([], tmp_path)
+        run.run(
+            steps(README, "Administering courses with curl")
+            + steps(README, "Administering courses with ngsharectl"),
+            "README",
+        )
+    assert not (tmp_path / "ps1-submissions.zip").exists()  # nobody submitted
 
 
 def test_quick_start_command_is_the_one_ci_runs() -> None:
