@@ -1,4 +1,6 @@
-"""docs/try-it.md works as written: one whole nbgrader cycle without JupyterHub.
+"""The first-steps pages work as written.
+
+docs/try-it.md: one whole nbgrader cycle without JupyterHub.
 
 Its shell blocks run in order in one bash (tests/doc_steps.py), with the
 real ``ngshare`` server its step 3 starts, the installed ``ngsharectl`` and
@@ -17,7 +19,8 @@ import pytest
 from doc_steps import page_run, steps
 from server_process import clean_env
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "try-it.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGE = DOCS / "try-it.md"
 
 
 def reader_env() -> dict[str, str]:
@@ -43,3 +46,12 @@ def test_the_try_it_page_runs_as_written(tmp_path: Path) -> None:
         [feedback] = (try_dir / student / "ps1" / "feedback").glob("*/problem.html")
         assert feedback.stat().st_size > 0
     assert not (try_dir / "ana" / "intro101").exists()
+
+
+def test_getting_started_starts_the_server_as_written(tmp_path: Path) -> None:
+    """Its install and build steps are shown, not run; its server answers as shown."""
+    page_steps = steps(DOCS / "getting-started.md")
+    assert [step.kind for step in page_steps].count("server") == 1
+    with page_run(tmp_path, reader_env()) as run:
+        run.run(page_steps, "docs/getting-started.md")
+    assert (tmp_path / "ngshare-data" / "admin-token").stat().st_mode & 0o077 == 0
