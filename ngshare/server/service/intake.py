@@ -32,6 +32,7 @@ from ngshare.server.service import quota, transfers
 from ngshare.server.service.errors import BadRequest, ServiceError, TooLarge, UnsupportedMediaType
 from ngshare.server.service.files import FileView, StoredFile
 from ngshare.server.service.limits import ContentLimits
+from ngshare.server.service.metrics import blob_store_call
 from ngshare.server.service.permissions import Caller
 from ngshare.server.service.store_faults import store_faults
 from ngshare.server.service.transfers import ManifestEntry
@@ -194,7 +195,10 @@ class ContentIntake:
         for data in contents:
             sha256 = hashlib.sha256(data).hexdigest()
             found = known.get(sha256)
-            stored.append(found if found is not None else self.blobs.put(data, sha256))
+            if found is None:
+                with blob_store_call("write"):
+                    found = self.blobs.put(data, sha256)
+            stored.append(found)
         return stored
 
 
@@ -267,7 +271,7 @@ class BlobUpload:
         if writer.info().sha256 != sha256:
             self.intake.discard(writer)
             raise BadRequest("The content does not match its sha256")
-        return await self.intake.in_thread("storing a blob", writer.commit)
+        return await self.intake.in_thread("storing a blob", _commit, writer)
 
     def abort(self) -> None:
         writer, self.writer = self.writer, None
@@ -449,7 +453,7 @@ class IncomingBlobs:
         if writer.info().sha256 != header.sha256:
             writer.abort()
             raise blob_frames.FrameError(f"The content sent as {header.sha256} has another sha256")
-        self.committed.append(writer.commit())
+        self.committed.append(_commit(writer))
 
     def abort(self) -> None:
         """Remove the blob being written, here and now (in the worker thread)."""
@@ -461,3 +465,8 @@ class IncomingBlobs:
         """The blob being written, if any (for the caller to abort without blocking)."""
         writer, self._writer = self._writer, None
         return writer
+
+
+def _commit(writer: BlobWriter) -> BlobInfo:
+    with blob_store_call("commit"):
+        return writer.commit()
