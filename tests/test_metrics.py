@@ -102,17 +102,6 @@ def test_metrics_move_when_a_student_submits_and_name_nobody(server: ServerProce
     operation = {"operation": "submit"}
     database = "ngshare_database_operation_seconds_count"
     assert value(after, database, **operation) == value(before, database, **operation) + 1
-    # The v1 submission wrote its new content whole; the own API's PUT
-    # streamed it and committed it; the submission checked it was still there.
-    store = "ngshare_blob_store_operation_seconds_count"
-    for name, earlier, later in (("write", before, after), ("commit", after, final)):
-        assert value(later, store, operation=name) == value(earlier, store, operation=name) + 1
-    assert value(final, store, operation="exists") > value(after, store, operation="exists")
-    # A fetch reads it back.
-    fetched = kim.get("submission", COURSE, "ps1", "zoë")
-    assert fetched.status_code == 200, fetched.text
-    read = scrape(server)
-    assert value(read, store, operation="read") > value(final, store, operation="read")
     pool = {k[1]: v for k, v in after.items() if k[0] == "ngshare_database_pool_connections"}
     assert (("state", "size"),) in pool
 

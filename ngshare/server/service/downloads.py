@@ -10,11 +10,10 @@ read a blob is decided before: by the operations that list a caller's files.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from ngshare.server.service.errors import Unavailable
-from ngshare.server.service.metrics import blob_store_call
 from ngshare.server.service.store_faults import store_faults
 from ngshare.server.storage.blobs import BlobNotFound, BlobStore
 from ngshare.server.storage.blobs.gzip_cache import GzipCache
@@ -79,36 +78,19 @@ class BlobReader:
         if not self.gzip_cache.accepts(size):
             return None
         return await self._in_thread(
-            self.gzip_cache.get_or_compress, sha256, size, lambda: self._read_chunks(sha256)
+            self.gzip_cache.get_or_compress, sha256, size, lambda: self.blobs.read_chunks(sha256)
         )
 
     async def pieces(self, sha256: str, size: int) -> AsyncIterator[bytes]:
         """The content of a blob of ``size`` bytes: whole if small, else chunk by chunk."""
         if size <= WHOLE_READ_LIMIT:
             # One trip to a worker thread instead of one per chunk.
-            yield await self._in_thread(self._read, sha256)
+            yield await self._in_thread(self.blobs.read, sha256)
             return
         chunks = await self._in_thread(self.blobs.read_chunks, sha256)
-        while chunk := await self._in_thread(self._next_chunk, chunks):
+        while chunk := await self._in_thread(next, chunks, b""):
             yield chunk
 
     async def read_all(self, hashes: Sequence[str]) -> list[bytes]:
         """Several blobs whole (v1 answers carry every file in one body)."""
-        return await self._in_thread(lambda: [self._read(h) for h in hashes])
-
-    # The store's own time, for ngshare_blob_store_operation_seconds: a whole
-    # read, or one chunk of a streamed one (stores open lazily, so the first
-    # chunk carries the open; the client's pace falls between the calls).
-    def _read(self, sha256: str) -> bytes:
-        with blob_store_call("read"):
-            return self.blobs.read(sha256)
-
-    def _read_chunks(self, sha256: str) -> Iterator[bytes]:
-        chunks = self.blobs.read_chunks(sha256)
-        while chunk := self._next_chunk(chunks):
-            yield chunk
-
-    @staticmethod
-    def _next_chunk(chunks: Iterator[bytes]) -> bytes:
-        with blob_store_call("read_chunk"):
-            return next(chunks, b"")
+        return await self._in_thread(lambda: [self.blobs.read(h) for h in hashes])

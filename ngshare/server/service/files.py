@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from ngshare.protocol.names import file_below_file
 from ngshare.server.service.errors import BadRequest, Conflict
-from ngshare.server.service.metrics import blob_store_call
 from ngshare.server.storage.blobs import BlobInfo, BlobStore
 from ngshare.server.storage.models import Blob, FileSet
 
@@ -52,9 +51,7 @@ def hold_content(db: Session, hashes: Sequence[str]) -> None:
     if store is None:
         return
     for sha256 in dict.fromkeys(hashes):
-        with blob_store_call("exists"):
-            present = store.exists(sha256)
-        if not present:
+        if not store.exists(sha256):
             raise Conflict(f"Content {sha256} was removed meanwhile; upload it again")
 
 

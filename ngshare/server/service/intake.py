@@ -32,7 +32,6 @@ from ngshare.server.service import quota, transfers
 from ngshare.server.service.errors import BadRequest, ServiceError, TooLarge, UnsupportedMediaType
 from ngshare.server.service.files import FileView, StoredFile
 from ngshare.server.service.limits import ContentLimits
-from ngshare.server.service.metrics import blob_store_call
 from ngshare.server.service.permissions import Caller
 from ngshare.server.service.store_faults import store_faults
 from ngshare.server.service.transfers import ManifestEntry
@@ -195,10 +194,7 @@ class ContentIntake:
         for data in contents:
             sha256 = hashlib.sha256(data).hexdigest()
             found = known.get(sha256)
-            if found is None:
-                with blob_store_call("write"):
-                    found = self.blobs.put(data, sha256)
-            stored.append(found)
+            stored.append(found if found is not None else self.blobs.put(data, sha256))
         return stored
 
 
@@ -271,7 +267,7 @@ class BlobUpload:
         if writer.info().sha256 != sha256:
             self.intake.discard(writer)
             raise BadRequest("The content does not match its sha256")
-        return await self.intake.in_thread("storing a blob", _commit, writer)
+        return await self.intake.in_thread("storing a blob", writer.commit)
 
     def abort(self) -> None:
         writer, self.writer = self.writer, None
@@ -453,7 +449,7 @@ class IncomingBlobs:
         if writer.info().sha256 != header.sha256:
             writer.abort()
             raise blob_frames.FrameError(f"The content sent as {header.sha256} has another sha256")
-        self.committed.append(_commit(writer))
+        self.committed.append(writer.commit())
 
     def abort(self) -> None:
         """Remove the blob being written, here and now (in the worker thread)."""
@@ -465,8 +461,3 @@ class IncomingBlobs:
         """The blob being written, if any (for the caller to abort without blocking)."""
         writer, self._writer = self._writer, None
         return writer
-
-
-def _commit(writer: BlobWriter) -> BlobInfo:
-    with blob_store_call("commit"):
-        return writer.commit()

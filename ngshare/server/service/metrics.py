@@ -111,16 +111,6 @@ def timed(histogram: Histogram, operation: str) -> Iterator[None]:
         histogram.labels(operation).observe(time.perf_counter() - start)
 
 
-def blob_store_call(operation: str) -> contextlib.AbstractContextManager[None]:
-    """Time one call into the blob store.
-
-    Operations: ``write`` (a whole blob stored), ``commit`` (a streamed blob
-    made durable), ``read`` (a whole blob), ``read_chunk`` (one chunk of a
-    streamed read), ``exists`` (is content still there, before it is referenced).
-    """
-    return timed(BLOB_STORE_DURATION, operation)
-
-
 class DatabasePoolCollector(Collector):
     """The connection pool's use, read at each scrape."""
 
