@@ -297,6 +297,21 @@ class BlobStoreIdentity(Base):
         assert found is not None
         return found
 
+    @classmethod
+    def record(cls, session: Session, kind: str, identity: str) -> None:
+        """Make ``identity`` the recorded store of ``kind``, replacing any other.
+
+        For ``ngshare copy-blobs`` once it has copied every blob to a new
+        store: from then on the server starts with that store, and refuses
+        the one the content was copied from.
+        """
+        found = session.get(cls, kind, with_for_update=True)
+        if found is None:
+            session.add(cls(kind=kind, identity=identity))
+        elif found.identity != identity:
+            found.identity = identity
+            found.recorded_at = utcnow()
+
 
 class BlobChunk(Base):
     __tablename__ = "blob_chunks"

@@ -118,6 +118,8 @@ def _fsync_dir(path: Path) -> None:
 class FilesystemBlobStore(BlobStore):
     """Blobs as files ``<root>/ab/cd/<sha256>``, temp files in ``<root>/tmp``."""
 
+    identity_kind = IDENTITY_KIND
+
     path = Unicode(
         help="""The blobs' directory. Set it as NgshareApp.storage_path
         (--storage-path, $NGSHARE_STORAGE_PATH), where the server's other
@@ -143,7 +145,7 @@ class FilesystemBlobStore(BlobStore):
     def check(self) -> None:
         if not os.access(self.tmp_dir, os.W_OK | os.X_OK):
             raise BlobStoreUnusable(f"The blob directory {self.root} is not writable")
-        if self.database is not None:
+        if self.database is not None and self.enforce_identity:
             self._check_identity(self.database)
 
     def identity(self) -> str:
