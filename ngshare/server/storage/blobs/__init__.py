@@ -19,9 +19,9 @@ nothing else. A store reports a fault of its back end as an ``OSError``
 (``errno.ENOSPC`` or ``errno.EDQUOT`` when it is full): the service layer
 answers those with 507 or 503 instead of a 500.
 
-Stores: :mod:`ngshare.server.storage.blobs.filesystem` (the default) and
+Stores: :mod:`ngshare.server.storage.blobs.filesystem` (the default),
 :mod:`ngshare.server.storage.blobs.database` (blobs in the database, for replicas that share
-nothing else).
+nothing else) and :mod:`ngshare.server.storage.blobs.s3` (an S3-compatible bucket).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ CHUNK_SIZE = 1024 * 1024
 STORE_NAMES = {
     "filesystem": "ngshare.server.storage.blobs.filesystem.FilesystemBlobStore",
     "database": "ngshare.server.storage.blobs.database.DatabaseBlobStore",
+    "s3": "ngshare.server.storage.blobs.s3.S3BlobStore",
 }
 
 
@@ -170,6 +171,16 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
 
         Runs inside the collector's transaction ``db``, under its lock.
         """
+
+    def download_url(self, sha256: str, size: int) -> str | None:
+        """A URL the caller may fetch the blob's raw bytes from directly, or None.
+
+        Asked only after the caller's permission to read the blob was
+        checked; a store that can hand out short-lived URLs (presigned S3
+        URLs) may answer, any other keeps this one: the server sends the
+        bytes itself.
+        """
+        return None
 
     def put(self, data: bytes, sha256: str | None = None) -> BlobInfo:
         """Store ``data``; ``sha256``, if given, is its digest, computed by the caller just now.
