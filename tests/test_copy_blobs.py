@@ -4,7 +4,8 @@ Each test fills a real server, stops it, runs the command as an operator
 would (a process of its own), then starts a server on the target store and
 reads every file back over HTTP: a release, two submissions and feedback,
 with a file larger than the database store's chunks and content shared
-between them. Around that: a rerun copies nothing, a damaged copy in the
+between them. The moves: filesystem to database to another volume, and
+filesystem to S3 (moto, ``s3_server.py``) to another bucket. Around that: a rerun copies nothing, a damaged copy in the
 target is replaced, content missing or damaged in the source is reported
 with a non-zero exit (and the switch is not recorded), and the store
 identity the database records follows the move, so the old place is
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from conftest import enroll
 from ngshare_commands import ngshare_command
+from s3_server import MotoServer
 from server_process import ServerProcess
 from v1_support import ok, read_tree, tree
 
@@ -267,3 +269,63 @@ def test_the_source_may_be_described_by_its_servers_config_file(
     assert json.dumps(sorted(blob_files(tmp_path / "new"))) == json.dumps(
         sorted(blob_files(tmp_path / "old"))
     )
+
+
+def s3_args(s3: MotoServer, bucket: str) -> list[str]:
+    return [
+        "--blob-store=s3",
+        f"--S3BlobStore.endpoint_url={s3.endpoint_url}",
+        f"--S3BlobStore.bucket={bucket}",
+    ]
+
+
+def test_filesystem_to_s3_then_to_another_bucket(
+    start_server: Callable[..., ServerProcess], tmp_path: Path, s3: MotoServer, s3_bucket: str
+) -> None:
+    volume = tmp_path / "volume"
+    first = start_server(storage_path=volume)
+    fill(first)
+    first.stop()
+    db_url, tokens = first.db_url, first.tokens
+
+    log = copy_blobs(
+        db_url,
+        *s3_args(s3, s3_bucket),
+        "--from-blob-store=filesystem",
+        f"--from-storage-path={volume}",
+    )
+    assert summary(log)["copied"] == DISTINCT
+    assert "as the database's s3 store" in log
+    stored = [k for k in s3.keys(s3_bucket) if k.startswith("blobs/")]
+    assert sorted(k.rsplit("/", 1)[1] for k in stored) == sorted(blob_files(volume))
+
+    on_s3 = start_server(
+        storage_path=tmp_path / "unused", tokens=tokens, extra_args=s3_args(s3, s3_bucket)
+    )
+    read_back(on_s3)
+    fill(on_s3, "ps2")
+    on_s3.stop()
+    assert blob_files(tmp_path / "unused") == {}
+
+    # Bucket to bucket: two stores of one class, the source described by a
+    # config file of its own (the old servers' settings), the target by the
+    # server's options. The database then records the new bucket.
+    old_config = tmp_path / "old_config.py"
+    old_config.write_text(
+        "c = get_config()  # noqa: F821\n"
+        "c.NgshareApp.blob_store = 's3'\n"
+        f"c.S3BlobStore.endpoint_url = {s3.endpoint_url!r}\n"
+        f"c.S3BlobStore.bucket = {s3_bucket!r}\n",
+        encoding="utf-8",
+    )
+    new_bucket = s3.create_bucket()
+    log = copy_blobs(db_url, *s3_args(s3, new_bucket), f"--from-config={old_config}")
+    assert summary(log)["copied"] == DISTINCT + 1
+    on_new_bucket = start_server(
+        storage_path=tmp_path / "unused", tokens=tokens, extra_args=s3_args(s3, new_bucket)
+    )
+    read_back(on_new_bucket)
+    read_back(on_new_bucket, "ps2")
+    on_new_bucket.stop()
+    refused = ngshare_command(db_url, "verify-storage", *s3_args(s3, s3_bucket), check=False)
+    assert refused.returncode == 1 and "is not the S3 store" in refused.stderr
