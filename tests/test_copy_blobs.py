@@ -5,11 +5,11 @@ would (a process of its own), then starts a server on the target store and
 reads every file back over HTTP: a release, two submissions and feedback,
 with a file larger than the database store's chunks and content shared
 between them. The moves: filesystem to database to another volume, and
-filesystem to S3 (moto, ``s3_server.py``) to another bucket. Around that: a rerun copies nothing, a damaged copy in the
-target is replaced, content missing or damaged in the source is reported
-with a non-zero exit (and the switch is not recorded), and the store
-identity the database records follows the move, so the old place is
-refused afterwards.
+filesystem to S3 (moto, ``s3_server.py``) to another bucket. Around that: a
+rerun copies nothing, a damaged copy in the target is replaced, content
+missing or damaged in the source is reported with a non-zero exit (and the
+switch is not recorded), and the store identity the database records
+follows the move, so the old place is refused afterwards.
 """
 
 from __future__ import annotations
