@@ -23,9 +23,15 @@ from pathlib import Path
 import preloaded_python
 import pytest
 import requests
+from fake_http import FakeServer, forward, serve
 from s3_server import CREDENTIALS, MotoServer, moto_server
 from server_process import ServerProcess, clean_env
 from v1_support import ok, read_tree, release, submit
+
+from ngshare.client.connection import Connection
+from ngshare.client.downloads import DIRECT_DOWNLOAD_SIZE, download_blobs
+from ngshare.client.manifests import ManifestFile
+from ngshare.exchange.settings import SOURCES
 
 API = ("api", "v2")
 STUDENTS = ["ana", "bob"]
@@ -237,8 +243,19 @@ def test_a_server_killed_mid_upload_leaves_no_partial_object(
     assert code == 0, output
 
 
+@pytest.fixture
+def store_proxy(s3: MotoServer) -> Iterator[FakeServer]:
+    """The store as the clients reach it: through a proxy recording what they send it."""
+    with serve(lambda request: forward(request, s3.endpoint_url + "/"), prefix="/") as proxy:
+        yield proxy
+
+
 def test_presigned_downloads_redirect_after_the_permission_check(
-    start_server: Callable[..., ServerProcess], s3: MotoServer, s3_bucket: str
+    start_server: Callable[..., ServerProcess],
+    s3: MotoServer,
+    s3_bucket: str,
+    store_proxy: FakeServer,
+    tmp_path: Path,
 ) -> None:
     server = s3_server(
         start_server,
@@ -246,18 +263,18 @@ def test_presigned_downloads_redirect_after_the_permission_check(
         s3_bucket,
         "--S3BlobStore.presigned_downloads=True",
         "--S3BlobStore.presigned_min_size=65536",
+        f"--S3BlobStore.presigned_endpoint_url={store_proxy.url.rstrip('/')}",
     )
-    large = os.urandom(100_000)  # random: no gzip variant
+    large = os.urandom(DIRECT_DOWNLOAD_SIZE)  # random: no gzip variant
     small = b"small file"
     release(server, "c1", "ps1", {"data.bin": large, "q.txt": small})
     ana = server.client("ana")
 
     redirect = ana.get(*API, "blobs", sha(large))
     assert redirect.status_code == 307
-    location = redirect.headers["Location"]
-    assert location.startswith(s3.endpoint_url + "/")
+    assert redirect.headers["Location"].startswith(store_proxy.url)
     assert redirect.headers["Cache-Control"] == "no-store"
-    # Followed as any client follows it: the token stays with ngshare.
+    # Followed as requests follows it: the token stays with ngshare.
     followed = ana.get(*API, "blobs", sha(large), allow_redirects=True)
     assert followed.status_code == 200 and followed.content == large
     assert [r.status_code for r in followed.history] == [307]
@@ -272,7 +289,19 @@ def test_presigned_downloads_redirect_after_the_permission_check(
         answer = refused.get(*API, "blobs", sha(large))
         assert answer.status_code in (401, 403, 404), answer.text
         assert "Location" not in answer.headers
-        assert s3.endpoint_url not in answer.text
+        assert store_proxy.url not in answer.text
+
+    # ngshare's own client (the exchange plugin's) follows it, token left behind.
+    store_proxy.requests.clear()
+    target = tmp_path / "fetched" / "data.bin"
+    with Connection(server.url, server.token("ana"), sources=SOURCES) as connection:
+        entry = ManifestFile("data.bin", sha(large), len(large))
+        download_blobs(connection, [(target, entry)], "fetch ps1")
+    assert target.read_bytes() == large
+    [fetched] = store_proxy.requests
+    assert fetched.method == "GET" and sha(large) in fetched.path
+    assert "authorization" not in {name.lower() for name in fetched.headers}
+    assert server.token("ana") not in repr(fetched)
 
 
 def test_gc_and_verify_on_the_bucket(

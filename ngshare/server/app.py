@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import importlib
 import logging
 import os
 import secrets
@@ -74,6 +75,8 @@ GZIP_CACHE_MAX_BLOB = 8 * 1024**2
 
 
 STANDALONE_ADMIN = "admin"
+# What to install for a store whose library is an optional extra.
+STORE_EXTRAS = {"ngshare.server.storage.blobs.s3": " (pip install 'ngshare[s3]')"}
 
 
 class BlobStoreClass(Type):
@@ -82,6 +85,18 @@ class BlobStoreClass(Type):
     def validate(self, obj: Any, value: Any) -> Any:
         if isinstance(value, str):
             value = STORE_NAMES.get(value, value)
+            module = value.rpartition(".")[0]
+            try:
+                if module:
+                    importlib.import_module(module)
+            except ModuleNotFoundError as e:
+                if e.name is None or module.startswith(e.name):
+                    raise TraitError(f"{value} could not be imported: {e}") from None
+                # The store is there, a library it needs is not (boto3 for s3).
+                raise TraitError(
+                    f"The blob store {value} needs the module {e.name!r}, which is not "
+                    f"installed{STORE_EXTRAS.get(module, '')}"
+                ) from None
         return super().validate(obj, value)
 
 

@@ -295,6 +295,9 @@ class S3BlobStore(BlobStore):
             retries={"max_attempts": self.max_attempts, "mode": "standard"},
             max_pool_connections=self.max_connections,
             s3={"addressing_style": self.addressing_style},
+            # Presigned URLs signed with SigV4: regions opened since 2014 and
+            # most S3-compatible stores refuse the older signature.
+            signature_version="s3v4",
             # Checksums only where S3 requires them: many S3-compatible stores
             # refuse the newer default trailing checksums.
             request_checksum_calculation="when_required",
