@@ -13,12 +13,9 @@ project's plugin, runs with every user moving between the replicas.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import hashlib
-import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -32,6 +29,7 @@ from nbgrader_users import (
     run_parallel,
     submitted_at,
 )
+from replica_rush import RELEASED, check_nothing_lost, rush, submission_for
 from s3_server import MotoServer
 from server_process import USERS, ServerProcess, fresh_database
 
@@ -39,11 +37,6 @@ from ngshare.protocol.names import is_sha256
 
 STUDENTS = [f"student{i:03d}" for i in range(40)]
 CONCURRENCY = 8
-
-
-def _submission_for(student: str) -> bytes:
-    # Different per student, and larger than one v1 form chunk.
-    return hashlib.sha256(student.encode()).digest() * 2000
 
 
 @pytest.fixture
@@ -81,53 +74,13 @@ def test_a_rush_over_two_replicas_on_s3_loses_nothing(
 ) -> None:
     first, second = replicas
     assert "Blob store: S3 bucket" in first.log() and "Blob store: S3 bucket" in second.log()
-    assert first.client("admin").post("course", "rush", data={"instructors": '["kim"]'}).ok
-    roster = [
-        {"username": s, "first_name": s, "last_name": "X", "email": f"{s}@x.edu"} for s in STUDENTS
-    ]
-    response = second.client("kim").post("students", "rush", data={"students": json.dumps(roster)})
-    assert all(line["success"] for line in response.json()["status"])
-    release = [{"path": "ps1.ipynb", "content": base64.b64encode(b"{}" * 5000).decode()}]
-    response = first.client("kim").post(
-        "assignment", "rush", "ps1", data={"files": json.dumps(release)}
-    )
-    assert response.status_code == 200, response.text
-
-    def fetch_and_submit(index: int) -> tuple[str, str]:
-        student = STUDENTS[index]
-        fetched = replicas[index % 2].client(student).get("assignment", "rush", "ps1")
-        assert fetched.status_code == 200, fetched.text
-        assert fetched.json()["files"][0]["content"] == release[0]["content"]
-        content = base64.b64encode(_submission_for(student)).decode()
-        files = json.dumps([{"path": "ps1.ipynb", "content": content}])
-        submitted = (
-            replicas[(index + 1) % 2]
-            .client(student)
-            .post("submission", "rush", "ps1", data={"files": files})
-        )
-        assert submitted.status_code == 200, submitted.text
-        return student, submitted.json()["timestamp"]
-
-    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        acknowledged = dict(pool.map(fetch_and_submit, range(len(STUDENTS))))
-
-    for replica in replicas:
-        listed = replica.client("kim").get("submissions", "rush", "ps1").json()["submissions"]
-        assert sorted((s["student_id"], s["timestamp"]) for s in listed) == sorted(
-            acknowledged.items()
-        )
-        for student, timestamp in acknowledged.items():
-            body = (
-                replica.client("kim")
-                .get("submission", "rush", "ps1", student, params={"timestamp": timestamp})
-                .json()
-            )
-            assert base64.b64decode(body["files"][0]["content"]) == _submission_for(student)
+    acknowledged = rush(replicas, STUDENTS, CONCURRENCY)
+    check_nothing_lost(replicas, acknowledged)
 
     # Every distinct content once in the bucket, and nothing on either replica's disk.
     stored = sorted(k.rsplit("/", 1)[1] for k in s3.keys(s3_bucket, "blobs/"))
-    expected = {hashlib.sha256(_submission_for(s)).hexdigest() for s in STUDENTS}
-    expected.add(hashlib.sha256(b"{}" * 5000).hexdigest())
+    expected = {hashlib.sha256(submission_for(s)).hexdigest() for s in STUDENTS}
+    expected.add(hashlib.sha256(RELEASED).hexdigest())
     assert stored == sorted(expected)
     for replica in replicas:
         assert blob_files(replica) == []
