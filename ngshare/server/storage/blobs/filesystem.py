@@ -173,7 +173,8 @@ class FilesystemBlobStore(BlobStore):
                 f"{mine}; the database has used store {theirs} since {since:%Y-%m-%d}). "
                 "Replicas must share one blob store: one shared volume, or "
                 "--blob-store=database. If this directory really holds the content (moved or "
-                f"restored), copy its {IDENTITY_FILE} file with it."
+                f"restored), copy its {IDENTITY_FILE} file with it; to move to another store, "
+                "use ngshare copy-blobs."
             )
 
     def describe(self) -> str:
