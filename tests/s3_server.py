@@ -13,6 +13,12 @@ answers) and ``restart()`` (back on the same port, empty).
 moto accepts any credentials; :data:`CREDENTIALS` are the ones the tests
 give boto3 through its standard chain (environment variables), as an
 operator's deployment would.
+
+The child is this module run as a script: moto's own server, but handling
+one request at a time. moto's in-memory objects are not safe under
+concurrent writes of one key (two PUTs of the same content, which real S3
+takes in stride, can fail one with a 500: "I/O operation on closed file"),
+and the tests must exercise ngshare, not moto's races.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -53,11 +60,9 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = START_TIMEOUT) -> MotoServer:
-        moto = Path(sys.executable).with_name("moto_server")
-        command = [str(moto)] if moto.exists() else [sys.executable, "-m", "moto.server"]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [*command, "-H", "127.0.0.1", "-p", str(self.port)],
+                [sys.executable, __file__, "127.0.0.1", str(self.port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **CREDENTIALS},
@@ -159,3 +164,38 @@ def moto_server(workdir: Path) -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+class _OneAtATime:
+    """A WSGI application that lets ``app`` handle one request at a time.
+
+    The response is read whole under the lock (moto's are in memory
+    anyway) and sent after it.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+def serve(host: str, port: int) -> None:
+    """moto's server (as ``moto_server``), one request at a time."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    os.environ.setdefault("MOTO_PORT", str(port))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(host, port, _OneAtATime(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))

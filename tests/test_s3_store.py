@@ -5,7 +5,8 @@ blobs go out as multipart uploads and appear under their content key only
 when committed, an aborted one leaves no object and no open upload, claims
 and the collector agree on LastModified, a store that is down or stalled is
 an ``OSError`` (what the service answers with 503), ``check()`` says in one
-line what is wrong, and the store's identity lives in the bucket.
+line what is wrong, and the store's identity lives in the bucket, written once however many
+servers start at once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import errno
 import hashlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -147,3 +149,12 @@ def test_the_identity_names_bucket_and_prefix(
     elsewhere = make_store(s3, s3_bucket, prefix="b/", database=database)
     with pytest.raises(BlobStoreUnusable, match="Replicas must share one bucket and prefix"):
         elsewhere.check()
+
+
+def test_servers_starting_at_once_on_a_new_bucket_agree_on_its_identity(
+    s3: MotoServer, s3_bucket: str
+) -> None:
+    stores = [make_store(s3, s3_bucket) for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        identities = set(pool.map(lambda store: store.identity(), stores))
+    assert len(identities) == 1

@@ -22,19 +22,22 @@ in memory:
 A crash leaves at most an incomplete multipart upload or an object under
 ``incoming/``, never a half object under a content key; ``abort()`` aborts
 the multipart upload. A lifecycle rule on the bucket should expire both after
-a day (see docs/storage.md).
+a day (see docs/s3.md). Every PUT and part carries its Content-MD5, so the
+store refuses a body damaged on the way.
 
-Claiming. A writer whose content is already stored does not write it again:
-it *claims* it by copying the object onto itself (``MetadataDirective=
-REPLACE``), which refreshes its LastModified, the time :meth:`stored` reports
-to the garbage collector; if the copy finds no object (collected meanwhile),
-the writer stores its own. S3 has no rename, so the collector cannot move a
-candidate aside as the filesystem store does: it checks LastModified and then
-deletes. A claim landing in between is lost, but never silently: the
-transaction that references the content checks under the collector's lock
-that it still exists (:func:`ngshare.server.service.files.hold_content`) and
-the upload is refused with a retryable conflict instead of referencing
-nothing.
+Claiming. Content already stored is claimed, not left alone: its
+LastModified, the time :meth:`stored` reports to the garbage collector, is
+refreshed. A small blob is simply PUT again (a PUT replaces the object whole,
+which is the claim); a large one, already uploaded to ``incoming/``, is
+claimed by copying the stored object onto itself (``MetadataDirective=
+REPLACE``) instead of copying its bytes again, and if that copy finds no
+object (collected meanwhile) the writer copies its own into place. S3 has no
+rename, so the collector cannot move a candidate aside as the filesystem
+store does: it checks LastModified and then deletes. A claim landing in
+between is lost, but never silently: the transaction that references the
+content checks under the collector's lock that it still exists
+(:func:`ngshare.server.service.files.hold_content`) and the upload is
+refused with a retryable conflict instead of referencing nothing.
 
 Faults. Every call has bounded connect and read timeouts and a bounded number
 of retries, so a store that is down or stalled becomes an ``OSError`` (a 503)
@@ -43,9 +46,9 @@ within seconds, never a hung request or a 500.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
-import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -62,7 +65,11 @@ from ngshare.server.storage.blobs import (
     BlobStoreUnusable,
     BlobWriter,
 )
-from ngshare.server.storage.blobs.s3_errors import is_not_found, s3_faults
+from ngshare.server.storage.blobs.s3_errors import (
+    is_not_found,
+    lost_conditional_write,
+    s3_faults,
+)
 from ngshare.server.storage.models import BlobStoreIdentity
 
 if TYPE_CHECKING:
@@ -83,29 +90,32 @@ def _env(name: str, fallback: str = "") -> str:
     return os.environ.get(name, fallback)
 
 
+def content_md5(digest: bytes) -> str:
+    """The Content-MD5 header of a body with this md5 digest: the store checks the body."""
+    return base64.b64encode(digest).decode("ascii")
+
+
 class _S3Writer(BlobWriter):
     def __init__(self, store: S3BlobStore) -> None:
         super().__init__()
         self._store = store
-        self._buffer = io.BytesIO()
+        self._buffer = bytearray()
         self._incoming: str | None = None  # the multipart upload's key, once started
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._done = False
 
     def _write(self, data: bytes) -> None:
-        self._buffer.write(data)
-        while self._buffer.tell() >= self._store.part_size:
-            self._send_part(final=False)
+        self._buffer += data
+        # Strictly more than a part: the last part is never empty, and a blob
+        # of exactly one part is one PUT.
+        while len(self._buffer) > self._store.part_size:
+            part = bytes(self._buffer[: self._store.part_size])
+            del self._buffer[: self._store.part_size]
+            self._send_part(part)
 
-    def _send_part(self, *, final: bool) -> None:
+    def _send_part(self, part: bytes) -> None:
         store = self._store
-        buffered = self._buffer.getvalue()
-        part, rest = (
-            (buffered, b"") if final else (buffered[: store.part_size], buffered[store.part_size :])
-        )
-        self._buffer = io.BytesIO()
-        self._buffer.write(rest)
         with s3_faults("uploading a part"):
             if self._upload_id is None:
                 self._incoming = store.key("incoming/" + uuid.uuid4().hex)
@@ -120,6 +130,7 @@ class _S3Writer(BlobWriter):
                 UploadId=self._upload_id,
                 PartNumber=number,
                 Body=part,
+                ContentMD5=content_md5(hashlib.md5(part, usedforsecurity=False).digest()),
             )
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
 
@@ -128,16 +139,10 @@ class _S3Writer(BlobWriter):
         store = self._store
         try:
             if self._upload_id is None:
-                # Small: in memory, hashed; claim or PUT to the content key.
-                if not store.claim(info.sha256):
-                    with s3_faults("storing a blob"):
-                        store.client.put_object(
-                            Bucket=store.bucket,
-                            Key=store.key_for(info.sha256),
-                            Body=self._buffer.getvalue(),
-                        )
+                store.put_whole(info, bytes(self._buffer))
             else:
-                self._send_part(final=True)
+                self._send_part(bytes(self._buffer))
+                self._buffer = bytearray()
                 assert self._incoming is not None
                 with s3_faults("completing an upload"):
                     store.client.complete_multipart_upload(
@@ -155,14 +160,14 @@ class _S3Writer(BlobWriter):
             self.abort()
             raise
         self._done = True
-        self._buffer = io.BytesIO()
+        self._buffer = bytearray()
         return info
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
-        self._buffer = io.BytesIO()
+        self._buffer = bytearray()
         store = self._store
         # Best effort: what is left (the store being down) is an incomplete
         # upload or an incoming object, which the bucket's lifecycle rule expires.
@@ -292,7 +297,7 @@ class S3BlobStore(BlobStore):
         config = Config(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retries={"max_attempts": self.max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
             max_pool_connections=self.max_connections,
             s3={"addressing_style": self.addressing_style},
             # Presigned URLs signed with SigV4: regions opened since 2014 and
@@ -366,13 +371,17 @@ class S3BlobStore(BlobStore):
             except Exception as e:
                 if not is_not_found(e):
                     raise
-            with contextlib.suppress(Exception):
+            try:
                 self.client.put_object(
                     Bucket=self.bucket,
                     Key=key,
                     Body=(uuid.uuid4().hex + "\n").encode("ascii"),
                     IfNoneMatch="*",
                 )
+            except Exception as e:
+                if not lost_conditional_write(e):
+                    raise
+                # Another server wrote it first: read the winner's below.
             found = self.client.get_object(Bucket=self.bucket, Key=key)
             return str(found["Body"].read().decode("ascii").strip())
 
@@ -403,13 +412,27 @@ class S3BlobStore(BlobStore):
     def put(self, data: bytes, sha256: str | None = None) -> BlobInfo:
         if len(data) > self.part_size:
             return super().put(data)
-        # In memory already (v1 uploads, the readiness probe): one claim or one PUT.
+        # In memory already (v1 uploads, the readiness probe): one PUT.
         sha256 = sha256 or hashlib.sha256(data).hexdigest()
         info = BlobInfo(sha256, len(data), hashlib.md5(data, usedforsecurity=False).hexdigest())
-        if not self.claim(sha256):
-            with s3_faults("storing a blob"):
-                self.client.put_object(Bucket=self.bucket, Key=self.key_for(sha256), Body=data)
+        self.put_whole(info, data)
         return info
+
+    def put_whole(self, info: BlobInfo, data: bytes) -> None:
+        """PUT a small blob to its content key: atomic, and a claim if it is there already.
+
+        A PUT replaces the object whole and refreshes its LastModified, so for
+        content already stored it is the claim, in one request (a copy onto
+        itself would take one more when the content is new, the usual case:
+        clients send only what the server lacks).
+        """
+        with s3_faults("storing a blob"):
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key_for(info.sha256),
+                Body=data,
+                ContentMD5=content_md5(bytes.fromhex(info.md5)),
+            )
 
     def claim(self, sha256: str) -> bool:
         """Refresh stored content's LastModified; False if it is not (or no longer) there."""
@@ -509,7 +532,11 @@ class S3BlobStore(BlobStore):
             return None
         url: str = self._signer.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.bucket, "Key": self.key_for(sha256)},
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.key_for(sha256),
+                "ResponseContentType": "application/octet-stream",
+            },
             ExpiresIn=self.presigned_expiry,
         )
         return url

@@ -28,6 +28,8 @@ STORE_FULL_CODES = frozenset(
     {"XMinioStorageFull", "QuotaExceeded", "XMinioAdminBucketQuotaExceeded", "InsufficientStorage"}
 )
 NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# A conditional write (If-None-Match) that another writer beat.
+LOST_CONDITION_CODES = frozenset({"412", "PreconditionFailed", "ConditionalRequestConflict"})
 
 
 def error_code(error: BaseException) -> str:
@@ -39,6 +41,11 @@ def error_code(error: BaseException) -> str:
 def is_not_found(error: BaseException) -> bool:
     """Whether ``error`` says the object does not exist (not that the bucket is missing)."""
     return error_code(error) in NOT_FOUND_CODES
+
+
+def lost_conditional_write(error: BaseException) -> bool:
+    """Whether ``error`` says a conditional write found the object already there."""
+    return error_code(error) in LOST_CONDITION_CODES
 
 
 def as_os_error(error: BaseException, action: str) -> OSError:
