@@ -141,6 +141,10 @@ def test_filesystem_to_database_and_back_to_another_volume(
         f"--from-storage-path={volume_a}",
     )
     assert summary(rerun)["copied"] == 0 and summary(rerun)["already_there"] == DISTINCT
+    # The content left the filesystem: a server still on volume A is refused.
+    stale = ngshare_command(db_url, "verify-storage", f"--storage-path={volume_a}", check=False)
+    assert stale.returncode == 1
+    assert "the database's content was moved from filesystem stores" in stale.stderr
 
     # A server on the database store, with an empty directory it must not need.
     on_database = start_server(
@@ -163,7 +167,8 @@ def test_filesystem_to_database_and_back_to_another_volume(
     on_volume_b.stop()
     ngshare_command(db_url, "verify-storage", "--rehash", f"--storage-path={volume_b}")
 
-    # Volume A lacks ps2's content: a server on it is refused, in one line.
+    # Volume A lacks ps2's content: a server on it is refused, in one line;
+    # volume B, the filesystem store now recorded, is accepted.
     refused = ngshare_command(db_url, "verify-storage", f"--storage-path={volume_a}", check=False)
     assert refused.returncode == 1
     assert "Replicas must share one blob store" in refused.stderr

@@ -17,8 +17,9 @@ database to S3, one bucket to another) is a copy, then a switch of
 
 Once the target holds every blob, :func:`adopt_store` records its identity
 (a store that has one: filesystem, S3) as the database's store of that
-kind, so a server started on the target is accepted and one started on the
-old place of the same kind is refused.
+kind, and marks every other kind recorded as moved away from, so a server
+started on the target is accepted and one still configured with the store
+the content left (a directory, a bucket) is refused.
 """
 
 from __future__ import annotations
@@ -169,10 +170,12 @@ def copy_blobs(
 
 
 def adopt_store(database: Database, target: BlobStore) -> str | None:
-    """Record ``target`` as the store the database's content is in; its identity, if any."""
-    identity = target.identity()
-    if identity is None or not target.identity_kind:
-        return None
+    """Record ``target`` as the store the database's content is in; its identity, if any.
+
+    Stores of other kinds the database recorded are marked as moved away
+    from: a server still configured with one of them refuses to start.
+    """
+    identity = target.identity() if target.identity_kind else None
     with database.transaction() as session:
-        BlobStoreIdentity.record(session, target.identity_kind, identity)
+        BlobStoreIdentity.move_to(session, target.identity_kind, identity)
     return identity

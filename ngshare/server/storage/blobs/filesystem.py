@@ -167,6 +167,12 @@ class FilesystemBlobStore(BlobStore):
         with database.transaction() as session:
             recorded = BlobStoreIdentity.claim(session, IDENTITY_KIND, mine)
             theirs, since = recorded.identity, recorded.recorded_at
+        if theirs == BlobStoreIdentity.MOVED_AWAY:
+            raise BlobStoreUnusable(
+                f"the database's content was moved from filesystem stores to another blob "
+                f"store (ngshare copy-blobs, {since:%Y-%m-%d}): start with that store's "
+                "settings, or copy the content back with ngshare copy-blobs"
+            )
         if theirs != mine:
             raise BlobStoreUnusable(
                 f"{self.root} is not the blob store this database's content is in (store "
