@@ -134,6 +134,7 @@ def test_filesystem_to_database_and_back_to_another_volume(
         total=DISTINCT, copied=DISTINCT, already_there=0, missing=0, corrupt=0, unverified=0
     )
     assert "Start the servers with --blob-store=database" in log
+    assert f"Progress: {DISTINCT} of {DISTINCT} blobs ({DISTINCT} copied" in log
     rerun = copy_blobs(
         db_url,
         "--blob-store=database",
