@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -87,6 +88,19 @@ def test_missing_and_deleted_blobs(store: BlobStore) -> None:
     assert not store.exists(info.sha256)
     with pytest.raises(BlobNotFound):
         store.read(info.sha256)
+
+
+def test_leftovers_of_interrupted_writes_go_once_old(store: BlobStore) -> None:
+    writer = store.writer()
+    writer.write(os.urandom(MIN_PART_SIZE + 1))  # on S3, a multipart upload is open
+    # Neither committed nor aborted: as if the server had been killed.
+    assert store.remove_leftovers(time.time() - 3600) == 0  # could still be in flight
+    left = 0 if isinstance(store, DatabaseBlobStore) else 1  # a temporary file, an upload
+    assert store.remove_leftovers(time.time() + 60) == left
+    assert store.remove_leftovers(time.time() + 60) == 0
+    if isinstance(store, FilesystemBlobStore):
+        assert list(store.tmp_dir.iterdir()) == []
+    writer.abort()  # (releases what the test holds; there is nothing left to remove)
 
 
 def test_concurrent_writes_of_one_content(store: BlobStore) -> None:

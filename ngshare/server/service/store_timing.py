@@ -104,3 +104,6 @@ class TimedBlobStore(BlobStore):
 
     def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
         return self.inner.remove_unless_used_since(sha256, cutoff, db)
+
+    def remove_leftovers(self, cutoff: float) -> int:
+        return self.inner.remove_leftovers(cutoff)

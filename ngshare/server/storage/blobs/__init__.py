@@ -172,6 +172,16 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
         Runs inside the collector's transaction ``db``, under its lock.
         """
 
+    def remove_leftovers(self, cutoff: float) -> int:
+        """Remove what writes interrupted before ``cutoff`` left behind; how many.
+
+        Temporary files or incomplete uploads of a server that crashed or was
+        killed mid-upload: never visible as blobs, but taking space. The
+        collector calls it with a cutoff long past any upload in flight. A
+        store that leaves nothing behind keeps this one.
+        """
+        return 0
+
     def download_url(self, sha256: str, size: int) -> str | None:
         """A URL the caller may fetch the blob's raw bytes from directly, or None.
 

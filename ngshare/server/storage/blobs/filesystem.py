@@ -238,6 +238,15 @@ class FilesystemBlobStore(BlobStore):
                 with contextlib.suppress(FileNotFoundError):
                     yield path.name, path.stat().st_mtime
 
+    def remove_leftovers(self, cutoff: float) -> int:
+        removed = 0
+        for path in self.tmp_dir.glob("upload-*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
+
     def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
         final = self.path_for(sha256)
         aside = self.tmp_dir / f"gc-{sha256}-{uuid.uuid4().hex}"

@@ -21,8 +21,9 @@ in memory:
 
 A crash leaves at most an incomplete multipart upload or an object under
 ``incoming/``, never a half object under a content key; ``abort()`` aborts
-the multipart upload. A lifecycle rule on the bucket should expire both after
-a day (see docs/s3.md). Every PUT and part carries its Content-MD5, so the
+the multipart upload. ``ngshare gc-blobs`` removes what is older than a day
+(:meth:`S3BlobStore.remove_leftovers`), and so can a lifecycle rule on the
+bucket (see docs/s3.md). Every PUT and part carries its Content-MD5, so the
 store refuses a body damaged on the way.
 
 Claiming. Content already stored is claimed, not left alone: its
@@ -48,8 +49,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -90,6 +93,12 @@ def _env(name: str, fallback: str = "") -> str:
     return os.environ.get(name, fallback)
 
 
+def _made_at(key: str, listed: datetime.datetime) -> float:
+    """When an ``incoming/`` key was made: from its name, else as the store lists it."""
+    stamp = key.rsplit("/", 1)[-1].split("-", 1)[0]
+    return float(stamp) if stamp.isdigit() else listed.timestamp()
+
+
 def content_md5(digest: bytes) -> str:
     """The Content-MD5 header of a body with this md5 digest: the store checks the body."""
     return base64.b64encode(digest).decode("ascii")
@@ -118,7 +127,7 @@ class _S3Writer(BlobWriter):
         store = self._store
         with s3_faults("uploading a part"):
             if self._upload_id is None:
-                self._incoming = store.key("incoming/" + uuid.uuid4().hex)
+                self._incoming = store.incoming_key()
                 started = store.client.create_multipart_upload(
                     Bucket=store.bucket, Key=self._incoming
                 )
@@ -322,6 +331,15 @@ class S3BlobStore(BlobStore):
     def key(self, name: str) -> str:
         return self.prefix + name
 
+    def incoming_key(self, kind: str = "upload") -> str:
+        """A new key under ``incoming/`` that says when it was made.
+
+        The time in the name is what :meth:`remove_leftovers` goes by: the
+        dates S3-compatible stores give incomplete uploads vary (moto's are
+        fixed), a key's name does not.
+        """
+        return self.key(f"incoming/{int(time.time())}-{kind}-{uuid.uuid4().hex}")
+
     def key_for(self, sha256: str) -> str:
         if not is_sha256(sha256):
             raise ValueError(f"not a sha256 hex digest: {sha256!r}")
@@ -342,7 +360,7 @@ class S3BlobStore(BlobStore):
                 f"cannot use bucket {self.bucket!r} at {self.endpoint_url or 'AWS S3'}: "
                 f"{e.strerror or e}"
             ) from None
-        probe = self.key(f"incoming/probe-{uuid.uuid4().hex}")
+        probe = self.incoming_key("probe")
         try:
             with s3_faults("writing a probe object"):
                 self.client.put_object(Bucket=self.bucket, Key=probe, Body=b"probe")
@@ -526,6 +544,30 @@ class S3BlobStore(BlobStore):
                 return False  # claimed since the cutoff
             self.client.delete_object(Bucket=self.bucket, Key=key)
         return True
+
+    def remove_leftovers(self, cutoff: float) -> int:
+        removed = 0
+        incoming = self.key("incoming/")
+        with s3_faults("removing leftovers of interrupted uploads"):
+            uploads = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=incoming
+            )
+            for page in uploads:
+                for upload in page.get("Uploads", []):
+                    if _made_at(upload["Key"], upload["Initiated"]) < cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+            objects = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=incoming
+            )
+            for page in objects:
+                for item in page.get("Contents", []):
+                    if _made_at(item["Key"], item["LastModified"]) < cutoff:
+                        self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
+                        removed += 1
+        return removed
 
     def download_url(self, sha256: str, size: int) -> str | None:
         if not self.presigned_downloads or size < self.presigned_min_size:
