@@ -24,6 +24,7 @@ import preloaded_python
 import pytest
 import requests
 from fake_http import FakeServer, forward, serve
+from nbgrader_users import create_source_assignment, instructor_config, make_user
 from s3_server import CREDENTIALS, MotoServer, moto_server
 from server_process import ServerProcess, clean_env
 from v1_support import ok, read_tree, release, submit
@@ -356,3 +357,42 @@ def test_a_replica_on_another_bucket_refuses_to_start(
     last = output.strip().splitlines()[-1]
     assert last.startswith("ngshare: error: The blob store S3BlobStore is unusable: ")
     assert "Replicas must share one bucket and prefix" in last
+
+
+@pytest.mark.nbgrader
+def test_nbgrader_round_trip_on_s3_with_presigned_downloads(
+    start_server: Callable[..., ServerProcess],
+    s3: MotoServer,
+    s3_bucket: str,
+    store_proxy: FakeServer,
+    tmp_path: Path,
+) -> None:
+    """The plugin, unchanged in its images, takes large files straight from the store."""
+    server = s3_server(
+        start_server,
+        s3,
+        s3_bucket,
+        "--S3BlobStore.presigned_downloads=True",
+        f"--S3BlobStore.presigned_endpoint_url={store_proxy.url.rstrip('/')}",
+    )
+    kim = make_user(tmp_path, server, "kim", config=instructor_config("c1"))
+    ana = make_user(tmp_path, server, "ana")
+    create_source_assignment(kim, "ps1", "problem1")
+    kim.run("generate_assignment", "ps1")
+    large = os.urandom(DIRECT_DOWNLOAD_SIZE + 1)
+    kim.path("release", "ps1", "data.bin").write_bytes(large)
+    kim.run("release_assignment", "ps1")
+    ana.run("fetch_assignment", "ps1", "--course", "c1")
+    assert ana.path("ps1", "data.bin").read_bytes() == large
+    results = os.urandom(DIRECT_DOWNLOAD_SIZE + 2)  # new content, on no instructor's disk
+    ana.path("ps1", "results.bin").write_bytes(results)
+    ana.run("submit", "ps1", "--course", "c1")
+    store_proxy.requests.clear()
+    kim.run("collect", "ps1")
+    collected = kim.path("submitted", "ana", "ps1")
+    assert (collected / "data.bin").read_bytes() == large
+    assert (collected / "results.bin").read_bytes() == results
+    # Collected from the store, without anyone's token.
+    [fetched] = store_proxy.requests
+    assert sha(results) in fetched.path
+    assert "authorization" not in {name.lower() for name in fetched.headers}
