@@ -47,10 +47,15 @@ setup(
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1"],
+        # The S3 blob store (--blob-store=s3).
+        "s3": ["boto3>=1.35"],
         "exchange": ["nbgrader>=0.9,<0.10"],
         "test": [
             "pytest>=8",
             "psycopg[binary]>=3.1",
+            "boto3>=1.35",
+            # A real S3 endpoint on loopback for the S3 store's tests (tests/s3_server.py).
+            "moto[server]>=5",
             "nbgrader==0.9.6",
             "configurable-http-proxy>=0.4",
             "hypothesis>=6",

@@ -72,6 +72,17 @@ class BlobHandler(StreamedBodyHandler, BlobSendingHandler):
                 self.set_header("Content-Encoding", "gzip")
                 self.finish(compressed)
                 return
+        # Only where the answer would be the raw bytes: a gzip variant the
+        # client accepts is smaller and is what it asked for, and a presigned
+        # URL can only give the object as stored (S3 cannot compress).
+        direct = await self.reader.direct_url(sha256, sizes[sha256])
+        if direct is not None:
+            self.clear_header("ETag")
+            self.clear_header("Vary")
+            # The URL expires within a minute: nobody may keep the redirect.
+            self.set_header("Cache-Control", "no-store")
+            self.redirect(direct, status=307)
+            return
         await self.send_raw(sha256, sizes[sha256])
         self.finish()
 
