@@ -145,6 +145,10 @@ class NgshareApp(StrictApplication):
             "Remove deleted items past the retention period for good.",
         ),
         "gc-blobs": ("ngshare.server.commands.GCBlobs", "Remove blob contents no file refers to."),
+        "import-ngshare06": (
+            "ngshare.server.commands.ImportNgshare06",
+            "Import an ngshare 0.6 server's database and files.",
+        ),
     }
 
     config_file = Unicode("ngshare_config.py", help="The config file to load.").tag(config=True)
