@@ -252,14 +252,14 @@ class Importer:
             self.report.courses += 1
         for role, lines in ((Role.instructor, course.instructors), (Role.student, course.students)):
             people = [ImportedPerson(p.username, p.first_name, p.last_name, p.email) for p in lines]
-            skipped = self.call(imports.import_roster, course.name, role, people)
-            for user, why in skipped:
+            outcome = self.call(imports.import_roster, course.name, role, people)
+            for user, why in outcome.skipped:
                 self.report.skip(f"{role.value} {user} of {course.name}", why)
-            imported = len(people) - len(skipped)
+            self.report.already_here += outcome.already
             if role is Role.instructor:
-                self.report.instructors += imported
+                self.report.instructors += outcome.added
             else:
-                self.report.students += imported
+                self.report.students += outcome.added
         for assignment in course.assignments:
             self._import_assignment(course.name, assignment, progress)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -96,26 +96,36 @@ def import_course(db: Session, caller: Caller, name: str, source: str) -> None:
     record(db, caller, COURSE_IMPORTED, course=name, course_id=course.id, source=source)
 
 
+@dataclass
+class RosterOutcome:
+    added: int = 0
+    already: int = 0
+    #: (user, why) of the lines left out.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
 def import_roster(
     db: Session, caller: Caller, course_name: str, role: Role, people: Sequence[ImportedPerson]
-) -> list[tuple[str, str]]:
-    """Enroll who is not enrolled yet, in order; returns (user, why) of lines left out.
+) -> RosterOutcome:
+    """Enroll who is not enrolled yet, in order.
 
     A user already enrolled keeps their enrollment as it is (a second run,
     or a merge into a course that was already here).
     """
     require_admin(caller)
     course = find_course(db, course_name)
-    skipped: list[tuple[str, str]] = []
+    outcome = RosterOutcome()
     for person in people:
         problem = check_imported_person(person)
         if problem is not None:
-            skipped.append((person.username, problem))
+            outcome.skipped.append((person.username, problem))
             continue
         current = course.enrollment_of(db, person.username)
         if current is not None:
             if current.role != role.value:
-                skipped.append((person.username, f"already enrolled as {current.role}"))
+                outcome.skipped.append((person.username, f"already enrolled as {current.role}"))
+            else:
+                outcome.already += 1
             continue
         user = User.find_or_create(db, person.username)
         db.add(
@@ -130,7 +140,8 @@ def import_roster(
         )
         db.flush()
         record(db, caller, f"{role.value}.import", course=course_name, user=person.username)
-    return skipped
+        outcome.added += 1
+    return outcome
 
 
 def assignment_exists(db: Session, caller: Caller, course_name: str, name: str) -> bool:
