@@ -350,3 +350,34 @@ def test_a_missing_file_is_reported_and_fatal_only_when_strict(
     assert "Skipped: 0" in resumed.stdout, resumed.stdout
     assert "Already here (skipped)" in resumed.stdout
     compare_reads(start_server(storage_path=blobs), old_server)
+
+
+def test_what_this_server_cannot_hold_is_reported(
+    old_server: Ngshare06Process, migrated_db_url: str, tmp_path: Path
+) -> None:
+    """Past the file limits, or named in a way this server refuses: left out and listed."""
+    old = OldClient(old_server)
+    old.ok("POST", "admin", "course", "bell\x07course", data={"instructors": '["kim"]'})
+    result = import_into(
+        migrated_db_url, old_server, tmp_path / "blobs", "--NgshareApp.max_file_size=5000"
+    )
+    assert "skipped course bell\x07course: Illegal course name" in result.stdout, result.stdout
+    too_large = [line for line in result.stdout.splitlines() if "larger than the limit" in line]
+    # The binary file of two releases, of ana's two submissions and of bob's feedback.
+    assert len(too_large) == 5, result.stdout
+    assert "Skipped: 6" in result.stdout
+    assert f"Imported {EVERYTHING}" in result.stdout
+
+
+def test_a_dry_run_into_a_new_database_writes_nothing(
+    old_server: Ngshare06Process, tmp_path: Path
+) -> None:
+    fresh = tmp_path / "target" / "ngshare.sqlite"
+    dry = import_into(sqlite_url(fresh), old_server, tmp_path / "blobs", "--dry-run")
+    assert f"Would import {EVERYTHING}" in dry.stdout, dry.stdout
+    assert not (tmp_path / "blobs").exists()
+    engine = create_engine(sqlite_url(fresh))
+    with engine.connect() as connection:
+        tables = connection.exec_driver_sql("SELECT name FROM sqlite_master").all()
+    engine.dispose()
+    assert tables == []

@@ -31,7 +31,8 @@ from ngshare.server.maintenance.verify import verify_storage
 from ngshare.server.service import deleted
 from ngshare.server.service.errors import ServiceError
 from ngshare.server.service.permissions import Caller
-from ngshare.server.storage.db import Database, redact_url
+from ngshare.server.storage.blobs import BlobStore
+from ngshare.server.storage.db import Database, SchemaOutOfDate, redact_url
 
 
 class MaintenanceCommand(StrictApplication):
@@ -295,8 +296,7 @@ class ImportNgshare06(MaintenanceCommand):
         settings = self.server_settings()
         database = Database(settings.db_url)
         try:
-            # As the server does at start: a new database gets the schema.
-            database.upgrade()
+            store, empty_target = self.target(settings, database)
             importer = Importer(
                 ImportSettings(
                     self.from_db_url,
@@ -306,15 +306,30 @@ class ImportNgshare06(MaintenanceCommand):
                     strict=self.strict,
                 ),
                 database,
-                settings.make_blob_store(database),
+                store,
                 settings.content_limits(),
                 operator(),
+                empty_target=empty_target,
             )
             report = importer.run()
-        except (ImportRefused, SourceUnusable) as e:
+        except (ImportRefused, SourceUnusable, SchemaOutOfDate) as e:
             raise StartupError(f"Import refused: {e}") from e
         finally:
             database.dispose()
         report.print(sys.stdout, dry_run=self.dry_run)
         if report.skipped and self.strict:
             self.exit(1)
+
+    def target(self, settings: NgshareApp, database: Database) -> tuple[BlobStore | None, bool]:
+        """The blob store to write to, and whether the database is still empty.
+
+        A real run prepares both as the server does at start (a new database
+        gets the schema). A dry run changes nothing: no schema, no store.
+        """
+        if not self.dry_run:
+            database.upgrade()
+            return settings.make_blob_store(database), False
+        if database.current_revision() is None:
+            return None, True
+        database.check_schema()
+        return None, False

@@ -138,10 +138,13 @@ class Importer:
         self,
         settings: ImportSettings,
         database: Database,
-        store: BlobStore,
+        store: BlobStore | None,
         limits: ContentLimits,
         caller: Caller,
+        *,
+        empty_target: bool = False,
     ) -> None:
+        """``store`` None: a dry run; ``empty_target``: the database has no schema yet."""
         self.settings = settings
         self.database = database
         self.store = store
@@ -149,6 +152,7 @@ class Importer:
         self.caller = caller
         self.source = redact_url(settings.source_url)
         self.report = ImportReport()
+        self.empty_target = empty_target
 
     # -- running service operations ------------------------------------------------
 
@@ -176,7 +180,12 @@ class Importer:
                 courses = list(read_courses(connection))
         finally:
             engine.dispose()
-        states = {c.name: self.call(imports.course_state, c.name, readonly=True) for c in courses}
+        states = {
+            c.name: "absent"
+            if self.empty_target
+            else self.call(imports.course_state, c.name, readonly=True)
+            for c in courses
+        }
         self._check_conflicts(courses, states)
         missing = self._missing_files(courses)
         if missing and self.settings.strict:
@@ -362,6 +371,9 @@ class Importer:
         the transaction that references the stored files checks them all
         again (``require_within_limits``), as it does for every upload.
         """
+        store = self.store
+        if store is None:
+            raise RuntimeError("A dry run stores nothing")
         size = path.stat().st_size
         if size > self.limits.max_file_size:
             return None, f"it is larger than the limit of {self.limits.max_file_size} bytes"
@@ -371,8 +383,8 @@ class Importer:
             data = path.read_bytes()
             md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
             problem = self._mismatch(source_file, md5, len(data))
-            return (None, problem) if problem else (self.store.put(data), None)
-        writer = self.store.writer()
+            return (None, problem) if problem else (store.put(data), None)
+        writer = store.writer()
         try:
             with open(path, "rb") as handle:
                 for chunk in iter(lambda: handle.read(CHUNK_SIZE), b""):
