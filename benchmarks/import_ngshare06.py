@@ -137,9 +137,10 @@ def make_source(workdir: Path, args: argparse.Namespace) -> tuple[Path, Path, in
     return database, storage.root, len(submissions), total
 
 
-def run_import(workdir: Path, database: Path, storage: Path) -> float:
+def run_import(workdir: Path, database: Path, storage: Path, expected: str) -> float:
+    """One run of the command, timed; it must report ``expected`` and skip nothing."""
     started = time.perf_counter()
-    subprocess.run(
+    result = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -151,9 +152,13 @@ def run_import(workdir: Path, database: Path, storage: Path) -> float:
         ],
         check=True,
         cwd=workdir,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if expected not in result.stdout or "Skipped: 0" not in result.stdout:
+        raise SystemExit(f"The import did not do what was expected:\n{result.stdout}")
+    return elapsed
 
 
 def main() -> None:
@@ -167,8 +172,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="import06-bench-") as tmp:
         workdir = Path(tmp)
         database, storage, submissions, total = make_source(workdir, args)
-        first = run_import(workdir, database, storage)
-        second = run_import(workdir, database, storage)
+        first = run_import(workdir, database, storage, f"{submissions} submissions")
+        second = run_import(workdir, database, storage, " 0 submissions")
     print(
         f"ngshare 0.6 school: {args.students} students x {args.assignments} assignments x "
         f"{args.submissions} submissions = {submissions} submissions, {total / 1e6:.1f} MB"
