@@ -274,6 +274,11 @@ def test_every_v1_read_answers_as_on_ngshare_0_6(
     again = import_into(migrated_db_url, old_server, blobs)
     assert f"Imported {NOTHING}" in again.stdout, again.stdout
     assert f"Already here (skipped): {ITEMS} items" in again.stdout
+    dry_again = import_into(migrated_db_url, old_server, blobs, "--dry-run")
+    assert "0 courses, 3 instructors, 6 students, 0 assignments, 0 submissions, 0 feedback" in (
+        dry_again.stdout
+    )
+    assert "Would import 0 files, 0 bytes" in dry_again.stdout
     assert source_state(old_server) == before, "the import changed ngshare 0.6's data"
 
     server = start_server(storage_path=blobs)

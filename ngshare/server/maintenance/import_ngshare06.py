@@ -234,13 +234,16 @@ class Importer:
         return missing
 
     def _location(self, source_file: SourceFile) -> Path | None:
-        if not source_file.actual_name:
+        name = source_file.actual_name
+        # A bare file name, as 0.6 makes them (a uuid and the extension): a
+        # path could name a file outside the storage directory.
+        if not name or Path(name).name != name or name in (".", ".."):
             return None
-        path = self.settings.storage_path / source_file.actual_name
+        path = self.settings.storage_path / name
         return path if path.is_file() else None
 
     def _plan(self, courses: Sequence[SourceCourse], states: dict[str, str]) -> None:
-        """Count what a run would import (nothing is read from storage but sizes)."""
+        """Count what a run would import: what is not here yet (nothing is read but sizes)."""
         report = self.report
         for course in courses:
             state = states[course.name]
@@ -248,15 +251,34 @@ class Importer:
                 report.skip(f"course {course.name}", "already here (--on-conflict=skip)")
                 continue
             report.courses += state == "absent"
+            # Roster lines already enrolled are counted too: a dry run does
+            # not look at every enrollment.
             report.instructors += len(course.instructors)
             report.students += len(course.students)
-            report.assignments += len(course.assignments)
             for assignment in course.assignments:
-                report.submissions += len(assignment.submissions)
-                report.feedback += sum(1 for s in assignment.submissions if s.feedback)
-        for _, _, source_file in _every_file(courses):
-            report.files += 1
-            report.bytes += source_file.size or 0
+                here: set[tuple[str, datetime.datetime]] = set()
+                if state != "absent" and self.call(
+                    imports.assignment_exists, course.name, assignment.name, readonly=True
+                ):
+                    report.already_here += 1
+                    here = self.call(
+                        imports.submissions_here, course.name, assignment.name, readonly=True
+                    )
+                else:
+                    report.assignments += 1
+                    self._plan_files(assignment.files)
+                for sub in assignment.submissions:
+                    if (sub.student, sub.timestamp) in here:
+                        report.already_here += 1
+                        continue
+                    report.submissions += 1
+                    report.feedback += bool(sub.feedback)
+                    self._plan_files([*sub.files, *sub.feedback])
+
+    def _plan_files(self, source_files: Sequence[SourceFile]) -> None:
+        for source_file in source_files:
+            self.report.files += 1
+            self.report.bytes += source_file.size or 0
 
     # -- one course ------------------------------------------------------------------------
 
