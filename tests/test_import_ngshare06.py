@@ -386,3 +386,33 @@ def test_a_dry_run_into_a_new_database_writes_nothing(
         tables = connection.exec_driver_sql("SELECT name FROM sqlite_master").all()
     engine.dispose()
     assert tables == []
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (None, "No ngshare 0.6 database at"),
+        (b"", "Not an ngshare 0.6 database: it has no table"),
+        (b"not sqlite at all", "Cannot read the ngshare 0.6 database: file is not a database"),
+    ],
+)
+def test_a_source_that_is_not_ngshare_0_6_is_refused_first(
+    tmp_path: Path, content: bytes | None, said: str
+) -> None:
+    """In one line, before the target database or store is made."""
+    source = tmp_path / "old.db"
+    if content is not None:
+        source.write_bytes(content)
+    target = tmp_path / "target"
+    result = ngshare_command(
+        sqlite_url(target / "ngshare.sqlite"),
+        "import-ngshare06",
+        f"--from-db-url={sqlite_url(source)}",
+        f"--from-storage-path={tmp_path}",
+        f"--storage-path={target / 'blobs'}",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"Import refused: {said}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not target.exists()

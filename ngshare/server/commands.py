@@ -26,7 +26,7 @@ from ngshare.server.maintenance.import_ngshare06 import (
     ImportSettings,
     OnConflict,
 )
-from ngshare.server.maintenance.ngshare06_source import SourceUnusable
+from ngshare.server.maintenance.ngshare06_source import SourceUnusable, check_source
 from ngshare.server.maintenance.verify import verify_storage
 from ngshare.server.service import deleted
 from ngshare.server.service.errors import ServiceError
@@ -293,6 +293,10 @@ class ImportNgshare06(MaintenanceCommand):
         storage = Path(self.from_storage_path)
         if not storage.is_dir():
             raise StartupError(f"The ngshare 0.6 storage directory {storage} does not exist")
+        try:
+            check_source(self.from_db_url)
+        except SourceUnusable as e:
+            raise StartupError(f"Import refused: {e}") from e
         settings = self.server_settings()
         database = Database(settings.db_url)
         try:

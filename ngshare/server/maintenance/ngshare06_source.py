@@ -45,6 +45,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from ngshare.server.storage.db import normalize_url
 
@@ -212,6 +213,18 @@ def check_schema(connection: Connection) -> None:
                 f"The ngshare 0.6 database is at revision {versions[0]}, "
                 f"not 0.6.0's {HEAD_REVISION}"
             )
+
+
+def check_source(url: str) -> None:
+    """Open the source and check its schema, then let it go (before the target is touched)."""
+    engine = open_readonly(url)
+    try:
+        with engine.connect() as connection:
+            check_schema(connection)
+    except DBAPIError as e:
+        raise SourceUnusable(f"Cannot read the ngshare 0.6 database: {e.orig}") from e
+    finally:
+        engine.dispose()
 
 
 def _naive_utc(value: datetime.datetime | None) -> datetime.datetime | None:
