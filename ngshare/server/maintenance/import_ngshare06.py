@@ -24,12 +24,13 @@ import datetime
 import enum
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from ngshare.server.maintenance.import_report import ImportReport
 from ngshare.server.maintenance.ngshare06_source import (
     SourceAssignment,
     SourceCourse,
@@ -64,57 +65,6 @@ class OnConflict(str, enum.Enum):
 
 class ImportRefused(Exception):
     """The import cannot go ahead: a conflict, or a missing or damaged file with ``strict``."""
-
-
-@dataclass
-class ImportReport:
-    """What a run did (or, dry, would do)."""
-
-    courses: int = 0
-    instructors: int = 0
-    students: int = 0
-    assignments: int = 0
-    submissions: int = 0
-    feedback: int = 0
-    files: int = 0
-    bytes: int = 0
-    already_here: int = 0
-    contents: set[str] = field(default_factory=set)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def skip(self, what: str, why: str) -> None:
-        self.skipped.append((what, why))
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "courses": self.courses,
-            "instructors": self.instructors,
-            "students": self.students,
-            "assignments": self.assignments,
-            "submissions": self.submissions,
-            "feedback": self.feedback,
-            "files": self.files,
-            "bytes": self.bytes,
-            "distinct_contents": len(self.contents),
-            "already_here": self.already_here,
-            "skipped": len(self.skipped),
-        }
-
-    def print(self, out: TextIO, *, dry_run: bool) -> None:
-        verb = "Would import" if dry_run else "Imported"
-        print(
-            f"{verb} {self.courses} courses, {self.instructors} instructors, "
-            f"{self.students} students, {self.assignments} assignments, "
-            f"{self.submissions} submissions, {self.feedback} feedback",
-            file=out,
-        )
-        contents = "" if dry_run else f" ({len(self.contents)} distinct contents)"
-        print(f"{verb} {self.files} files, {self.bytes} bytes{contents}", file=out)
-        if self.already_here:
-            print(f"Already here (skipped): {self.already_here} items", file=out)
-        print(f"Skipped: {len(self.skipped)}", file=out)
-        for what, why in self.skipped:
-            print(f"  skipped {what}: {why}", file=out)
 
 
 @dataclass(frozen=True)
