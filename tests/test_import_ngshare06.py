@@ -12,10 +12,16 @@ content at 76 characters; both decode to the same bytes).
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
+import os
+import pty
 import shutil
+import struct
 import subprocess
+import sys
+import termios
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +30,7 @@ import pytest
 import requests
 from ngshare06_process import Ngshare06Process, default_venv, ensure_ngshare06
 from ngshare_commands import ngshare_command
-from server_process import ServerProcess
+from server_process import ServerProcess, clean_env
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from v1_support import tree
@@ -416,3 +422,42 @@ def test_a_source_that_is_not_ngshare_0_6_is_refused_first(
     assert f"Import refused: {said}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not target.exists()
+
+
+def test_a_terminal_sees_a_progress_bar(
+    old_server: Ngshare06Process, migrated_db_url: str, tmp_path: Path
+) -> None:
+    """On a terminal the import draws tqdm's bar on stderr (in logs it stays quiet)."""
+    main, terminal = pty.openpty()
+    # 24 rows of 100 columns (a new pseudo-terminal has none, and tqdm fits its width).
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ngshare",
+            "import-ngshare06",
+            f"--from-db-url={sqlite_url(old_server.database)}",
+            f"--from-storage-path={old_server.storage}",
+            f"--storage-path={tmp_path / 'blobs'}",
+            f"--db-url={migrated_db_url}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=clean_env(),
+    ) as process:
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal closed: the command has exited
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        assert process.wait(timeout=120) == 0
+    os.close(main)
+    text = drawn.decode(errors="replace")
+    assert "Importing: 100%" in text, text
+    assert f"{3 + 7}/{3 + 7}" in text, text
