@@ -44,6 +44,8 @@ setup(
         "isal>=1.6",
         # The web pages' templates (as JupyterHub's).
         "jinja2>=3.1",
+        # The progress bar of long operator commands (ngshare import-ngshare06).
+        "tqdm>=4.66",
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1"],
@@ -64,6 +66,7 @@ setup(
             "kubernetes-validate>=1.30",
             "ruff>=0.6",
             "mypy>=1.10",
+            "types-tqdm",
             # Drives Debian's chromium (never a downloaded browser) in the page tests.
             "playwright>=1.40",
         ],

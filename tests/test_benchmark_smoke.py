@@ -149,3 +149,18 @@ def test_page_times_runs(tmp_path: Path) -> None:
         "assignment page (a student)",
         "home (a student)",
     ], output
+
+
+def test_the_ngshare06_import_benchmark_runs() -> None:
+    script = RUSH.with_name("import_ngshare06.py")
+    result = subprocess.run(
+        [sys.executable, str(script), "--students=2", "--data-kb=4", "--with-ngshare06"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "= 12 submissions" in result.stdout
+    assert "submissions/s" in result.stdout

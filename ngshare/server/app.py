@@ -164,6 +164,10 @@ class NgshareApp(StrictApplication):
             "ngshare.server.commands.CopyBlobs",
             "Copy every blob to the configured store from another (to move stores).",
         ),
+        "import-ngshare06": (
+            "ngshare.server.commands.ImportNgshare06",
+            "Import an ngshare 0.6 server's database and files.",
+        ),
     }
 
     config_file = Unicode("ngshare_config.py", help="The config file to load.").tag(config=True)

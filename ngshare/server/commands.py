@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime
 import getpass
+import sys
 import time
 from pathlib import Path
 
-from traitlets import Bool, Float, Integer, TraitError, Unicode
+from traitlets import Bool, Enum, Float, Integer, TraitError, Unicode
 from traitlets.config import Config, Configurable
 
 from ngshare.protocol.sizes import human_size
@@ -22,13 +23,20 @@ from ngshare.server.app import NgshareApp
 from ngshare.server.configuration import USAGE, StartupError, StrictApplication
 from ngshare.server.maintenance.blob_gc import collect_garbage
 from ngshare.server.maintenance.copy_blobs import CopyReport, adopt_store, copy_blobs
+from ngshare.server.maintenance.import_ngshare06 import (
+    Importer,
+    ImportRefused,
+    ImportSettings,
+    OnConflict,
+)
+from ngshare.server.maintenance.ngshare06_source import SourceUnusable, check_source
 from ngshare.server.maintenance.verify import verify_storage
 from ngshare.server.service import deleted
 from ngshare.server.service.errors import ServiceError
 from ngshare.server.service.permissions import Caller
 from ngshare.server.storage.blobs import STORE_NAMES, BlobStore
 from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
-from ngshare.server.storage.db import Database, redact_url
+from ngshare.server.storage.db import Database, SchemaOutOfDate, redact_url
 
 
 class MaintenanceCommand(StrictApplication):
@@ -436,3 +444,95 @@ class _ProgressLog:
             human_size(report.bytes_copied),
             report.already_there,
         )
+
+
+class ImportNgshare06(MaintenanceCommand):
+    """``ngshare import-ngshare06``: bring an ngshare 0.6 server's data over."""
+
+    name = "ngshare-import-ngshare06"
+    description = (
+        "Import the courses, rosters, assignments, submissions and feedback of an "
+        "ngshare 0.6 server (its database and storage directory, read only) into "
+        "this server's database and blob store. Safe to run again: what is already "
+        "imported is skipped."
+    )
+    from_db_url = Unicode(
+        "", help="The ngshare 0.6 database (its --database), e.g. sqlite:////srv/ngshare/ngshare.db"
+    ).tag(config=True)
+    from_storage_path = Unicode(
+        "", help="The ngshare 0.6 storage directory (its --storage), e.g. /srv/ngshare/files"
+    ).tag(config=True)
+    on_conflict = Enum(
+        [c.value for c in OnConflict],
+        default_value=OnConflict.fail.value,
+        help="A course that already exists here and was not imported: fail (import "
+        "nothing), skip it, or merge (add what is missing, change nothing that is here).",
+    ).tag(config=True)
+    dry_run = Bool(False, help="Only say what would be imported.").tag(config=True)
+    strict = Bool(
+        False, help="Stop at a file missing from the storage directory or not matching its md5."
+    ).tag(config=True)
+    aliases = {
+        **MaintenanceCommand.aliases,
+        "from-db-url": "ImportNgshare06.from_db_url",
+        "from-storage-path": "ImportNgshare06.from_storage_path",
+        "on-conflict": "ImportNgshare06.on_conflict",
+    }
+    flags = {
+        "dry-run": ({"ImportNgshare06": {"dry_run": True}}, "Only say what would be imported."),
+        "strict": ({"ImportNgshare06": {"strict": True}}, "Stop at a missing or damaged file."),
+    }
+
+    def start(self) -> None:
+        if not self.from_db_url or not self.from_storage_path:
+            raise StartupError(
+                "Name the ngshare 0.6 server's data: --from-db-url=URL --from-storage-path=DIR",
+                USAGE,
+            )
+        storage = Path(self.from_storage_path)
+        if not storage.is_dir():
+            raise StartupError(f"The ngshare 0.6 storage directory {storage} does not exist")
+        try:
+            check_source(self.from_db_url)
+        except SourceUnusable as e:
+            raise StartupError(f"Import refused: {e}") from e
+        settings = self.server_settings()
+        database = Database(settings.db_url)
+        try:
+            store, empty_target = self.target(settings, database)
+            importer = Importer(
+                ImportSettings(
+                    self.from_db_url,
+                    storage,
+                    OnConflict(self.on_conflict),
+                    dry_run=self.dry_run,
+                    strict=self.strict,
+                ),
+                database,
+                store,
+                settings.content_limits(),
+                operator(),
+                empty_target=empty_target,
+            )
+            report = importer.run()
+        except (ImportRefused, SourceUnusable, SchemaOutOfDate) as e:
+            raise StartupError(f"Import refused: {e}") from e
+        finally:
+            database.dispose()
+        report.print(sys.stdout, dry_run=self.dry_run)
+        if report.skipped and self.strict:
+            self.exit(1)
+
+    def target(self, settings: NgshareApp, database: Database) -> tuple[BlobStore | None, bool]:
+        """The blob store to write to, and whether the database is still empty.
+
+        A real run prepares both as the server does at start (a new database
+        gets the schema). A dry run changes nothing: no schema, no store.
+        """
+        if not self.dry_run:
+            database.upgrade()
+            return settings.make_blob_store(database), False
+        if database.current_revision() is None:
+            return None, True
+        database.check_schema()
+        return None, False
