@@ -160,6 +160,10 @@ class NgshareApp(StrictApplication):
             "Remove deleted items past the retention period for good.",
         ),
         "gc-blobs": ("ngshare.server.commands.GCBlobs", "Remove blob contents no file refers to."),
+        "copy-blobs": (
+            "ngshare.server.commands.CopyBlobs",
+            "Copy every blob to the configured store from another (to move stores).",
+        ),
     }
 
     config_file = Unicode("ngshare_config.py", help="The config file to load.").tag(config=True)
@@ -561,10 +565,16 @@ class NgshareApp(StrictApplication):
             course_quota=self.course_quota,
         )
 
-    def make_blob_store(self, database: Database) -> BlobStore:
-        """The configured store, checked; an unusable one is fatal, in one line."""
+    def make_blob_store(self, database: Database, *, enforce_identity: bool = True) -> BlobStore:
+        """The configured store, checked; an unusable one is fatal, in one line.
+
+        ``enforce_identity=False`` accepts a store other than the one the
+        database records (for ``ngshare copy-blobs``, which fills it).
+        """
         try:
-            store = self.blob_store(parent=self, database=database)
+            store = self.blob_store(
+                parent=self, database=database, enforce_identity=enforce_identity
+            )
             store.check()
         except (BlobStoreUnusable, OSError) as e:
             raise StartupError(f"The blob store {self.blob_store.__name__} is unusable: {e}") from e

@@ -48,14 +48,6 @@ class BlobHandler(StreamedBodyHandler, BlobSendingHandler):
         self.upload = await self.runner.intake.blob_upload(self.declared_length(), encoding)
         self.cap_body(self.upload.max_body)
 
-    async def data_received(self, chunk: bytes) -> None:
-        if self.upload is not None and not self.answered_early:
-            await self.receive(self.upload.receive(chunk))
-
-    def abort_upload(self) -> None:
-        if self.upload is not None:
-            self.upload.abort()
-
     async def put(self, sha256: str) -> None:
         if not self.body_received():
             return  # refused while the body arrived
@@ -140,14 +132,6 @@ class BlobBatchUploadHandler(StreamedBodyHandler, JSONHandler):
         if content_type != blob_frames.CONTENT_TYPE:
             raise APIError(415, f"Send the blobs as {blob_frames.CONTENT_TYPE}")
         self.check_no_content_encoding()
-
-    async def data_received(self, chunk: bytes) -> None:
-        if self.upload is not None and not self.answered_early:
-            await self.receive(self.upload.receive(chunk))
-
-    def abort_upload(self) -> None:
-        if self.upload is not None:
-            self.upload.abort()
 
     async def post(self) -> None:
         if not self.body_received():

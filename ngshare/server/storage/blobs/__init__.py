@@ -30,9 +30,9 @@ import abc
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from traitlets import Instance
+from traitlets import Bool, Instance
 from traitlets.config import LoggingConfigurable
 from traitlets.traitlets import MetaHasTraits
 
@@ -107,6 +107,18 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
         allow_none=True,
         help="The server's database, for a store that keeps blobs there (others ignore it).",
     )
+    enforce_identity = Bool(
+        True,
+        help="""Whether check() holds the store to the identity the database
+        records for its kind (a store that has one). ``ngshare copy-blobs``
+        turns it off for the stores it copies between, and records the
+        target's identity once the target holds every blob.""",
+    )
+
+    #: The kind under which the database records this store's identity
+    #: (:class:`~ngshare.server.storage.models.BlobStoreIdentity`); empty for
+    #: a store that cannot be mistaken for another (the database store).
+    identity_kind: ClassVar[str] = ""
 
     def check(self) -> None:
         """Start-up check: raise :class:`BlobStoreUnusable` saying what is wrong.
@@ -114,6 +126,16 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
         The server runs it before it listens and the maintenance commands
         before they act; a store with nothing to check keeps this one.
         """
+
+    def identity(self) -> str | None:
+        """The identity kept with the content (written on first use), if the store has one.
+
+        A store whose content could be in another place of the same kind (a
+        directory, a bucket) names itself, and the database records the name
+        under :attr:`identity_kind`, so a replica on the wrong place refuses
+        to start.
+        """
+        return None
 
     def describe(self) -> str:
         """Where the blobs are, for the start-up log (never a secret)."""

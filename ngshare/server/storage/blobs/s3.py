@@ -196,6 +196,8 @@ class _S3Writer(BlobWriter):
 class S3BlobStore(BlobStore):
     """Blobs as objects ``<prefix>blobs/<sha[:2]>/<sha256>`` in an S3-compatible bucket."""
 
+    identity_kind = IDENTITY_KIND
+
     endpoint_url = Unicode(
         help="""The S3 API's URL, e.g. http://minio.storage:9000
         ($NGSHARE_S3_ENDPOINT_URL; empty: AWS S3 itself)."""
@@ -371,7 +373,7 @@ class S3BlobStore(BlobStore):
                 f"cannot write to bucket {self.bucket!r} (prefix {self.prefix!r}): "
                 f"{e.strerror or e}"
             ) from None
-        if self.database is not None:
+        if self.database is not None and self.enforce_identity:
             self._check_identity(self.database)
 
     def identity(self) -> str:
