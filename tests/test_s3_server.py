@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -154,6 +155,46 @@ def test_the_exchange_keeps_its_blobs_in_the_bucket(
         assert f"ngshare/blobs/{sha(data)[:2]}/{sha(data)}" in keys
     assert s3.keys(s3_bucket, "ngshare/incoming/") == []
     assert not storage.exists() or not any(p.is_file() for p in storage.rglob("*"))
+
+
+def _peak_rss_kib(server: ServerProcess) -> int:
+    assert server.process is not None
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+
+
+def _put_blocks(server: ServerProcess, block: bytes, blocks: int) -> str:
+    """Stream ``blocks`` copies of ``block`` as one blob; its sha256."""
+    digest = hashlib.sha256()
+    for _ in range(blocks):
+        digest.update(block)
+    response = server.client("kim").request(
+        "PUT",
+        *API,
+        "blobs",
+        digest.hexdigest(),
+        data=(block for _ in range(blocks)),
+        timeout=600,
+    )
+    assert response.status_code == 201, response.text
+    return digest.hexdigest()
+
+
+def test_a_large_upload_to_s3_keeps_server_memory_bounded(
+    start_server: Callable[..., ServerProcess], s3: MotoServer, s3_bucket: str
+) -> None:
+    """200 MiB streamed in as a multipart upload adds far less than 100 MB to peak memory."""
+    server = s3_server(start_server, s3, s3_bucket)
+    # A first multipart upload loads what boto3 loads on first use.
+    _put_blocks(server, os.urandom(1024 * 1024), 20)
+    before = _peak_rss_kib(server)
+    block, blocks = os.urandom(1024 * 1024), 200
+    sha256 = _put_blocks(server, block, blocks)
+    grown_mib = (_peak_rss_kib(server) - before) / 1024
+    assert grown_mib < 100, f"peak memory grew by {grown_mib:.0f} MiB"
+    key = f"ngshare/blobs/{sha256[:2]}/{sha256}"
+    head = s3.client().head_object(Bucket=s3_bucket, Key=key)
+    assert head["ContentLength"] == blocks * len(block)
 
 
 def test_a_store_that_is_down_is_a_503(

@@ -158,3 +158,16 @@ def test_servers_starting_at_once_on_a_new_bucket_agree_on_its_identity(
     with ThreadPoolExecutor(max_workers=8) as pool:
         identities = set(pool.map(lambda store: store.identity(), stores))
     assert len(identities) == 1
+
+
+def test_missing_credentials_are_named(
+    s3: MotoServer, s3_bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    # Nowhere else to look: no shared files, no instance metadata service.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(BlobStoreUnusable, match="no S3 credentials found while checking"):
+        make_store(s3, s3_bucket).check()

@@ -118,9 +118,12 @@ class _S3Writer(BlobWriter):
         self._buffer += data
         # Strictly more than a part: the last part is never empty, and a blob
         # of exactly one part is one PUT.
-        while len(self._buffer) > self._store.part_size:
-            part = bytes(self._buffer[: self._store.part_size])
-            del self._buffer[: self._store.part_size]
+        size = self._store.part_size
+        while len(self._buffer) > size:
+            # One copy of the part, not two (a slice of a bytearray is a copy).
+            with memoryview(self._buffer) as view:
+                part = bytes(view[:size])
+            del self._buffer[:size]
             self._send_part(part)
 
     def _send_part(self, part: bytes) -> None:
@@ -572,13 +575,14 @@ class S3BlobStore(BlobStore):
     def download_url(self, sha256: str, size: int) -> str | None:
         if not self.presigned_downloads or size < self.presigned_min_size:
             return None
-        url: str = self._signer.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": self.key_for(sha256),
-                "ResponseContentType": "application/octet-stream",
-            },
-            ExpiresIn=self.presigned_expiry,
-        )
+        with s3_faults("signing a download URL"):
+            url: str = self._signer.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.key_for(sha256),
+                    "ResponseContentType": "application/octet-stream",
+                },
+                ExpiresIn=self.presigned_expiry,
+            )
         return url

@@ -19,6 +19,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    NoCredentialsError,
     ReadTimeoutError,
 )
 from urllib3.exceptions import HTTPError as URLLib3Error
@@ -52,6 +53,12 @@ def as_os_error(error: BaseException, action: str) -> OSError:
     """The ``OSError`` a store fault means; its strerror is what clients are told."""
     if isinstance(error, (ConnectTimeoutError, EndpointConnectionError)):
         return OSError(errno.ECONNREFUSED, f"S3 store unreachable while {action}")
+    if isinstance(error, NoCredentialsError):
+        return OSError(
+            errno.EACCES,
+            f"no S3 credentials found while {action} (boto3 looks in AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, a web identity token, the instance role)",
+        )
     if isinstance(error, ReadTimeoutError):
         return OSError(errno.ETIMEDOUT, f"S3 store did not answer in time while {action}")
     code = error_code(error)
