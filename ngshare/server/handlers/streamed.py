@@ -8,6 +8,14 @@ answering a request whose body it has not read, without telling the client.
 :class:`StreamedBodyHandler` answers at once and says ``Connection: close``,
 so a keep-alive client never sends its next request into a closing
 connection.
+
+The same holds for a request without a body (a GET) refused in ``prepare()``
+(no token, not a member): Tornado counts its (empty) body as taken in only
+once ``prepare()`` has returned, so a refusal raised there closes the
+connection too. Every error answer of these handlers before the body is known
+to be in therefore says ``Connection: close``; an error of a GET's method
+itself closes a connection that could have stayed open, which costs a client
+one reconnect on a refusal and nothing on a success.
 """
 
 from __future__ import annotations
@@ -78,7 +86,7 @@ class StreamedBodyHandler(APIHandler):
         super().write_error(status_code, **kwargs)
 
     def _close_if_body_unread(self) -> None:
-        if self.request.method in ("PUT", "POST") and not self.body_complete:
+        if not self.body_complete:
             self.set_header("Connection", "close")
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
