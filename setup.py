@@ -44,13 +44,20 @@ setup(
         "isal>=1.6",
         # The web pages' templates (as JupyterHub's).
         "jinja2>=3.1",
+        # The progress bar of long operator commands (ngshare import-ngshare06).
+        "tqdm>=4.66",
     ],
     extras_require={
         "postgresql": ["psycopg[binary]>=3.1"],
+        # The S3 blob store (--blob-store=s3).
+        "s3": ["boto3>=1.35"],
         "exchange": ["nbgrader>=0.9,<0.10"],
         "test": [
             "pytest>=8",
             "psycopg[binary]>=3.1",
+            "boto3>=1.35",
+            # A real S3 endpoint on loopback for the S3 store's tests (tests/s3_server.py).
+            "moto[server]>=5",
             "nbgrader==0.9.6",
             "configurable-http-proxy>=0.4",
             "hypothesis>=6",
@@ -59,6 +66,7 @@ setup(
             "kubernetes-validate>=1.30",
             "ruff>=0.6",
             "mypy>=1.10",
+            "types-tqdm",
             # Drives Debian's chromium (never a downloaded browser) in the page tests.
             "playwright>=1.40",
         ],

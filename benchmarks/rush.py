@@ -89,9 +89,17 @@ class Rush:
 
     # -- clients ----------------------------------------------------------------
 
-    def v1(self, user: str, meter: Meter) -> V1Client:
+    def url_for(self, user: str, replica: int | None = None) -> str:
+        """The replica ``user`` talks to: students spread over all, by their place in the roster."""
+        urls = self.target.urls
+        if replica is None:
+            students = self.work.students
+            replica = students.index(user) if user in students else 0
+        return urls[replica % len(urls)]
+
+    def v1(self, user: str, meter: Meter, replica: int | None = None) -> V1Client:
         return V1Client(
-            self.target.base_url,
+            self.url_for(user, replica),
             user,
             meter,
             token=self.target.token(user),
@@ -99,12 +107,12 @@ class Rush:
             timeout=self.args.timeout,
         )
 
-    def v2(self, user: str, meter: Meter) -> V2Client:
+    def v2(self, user: str, meter: Meter, replica: int | None = None) -> V2Client:
         token = self.target.token(user)
         if token is None:
             raise BenchmarkError("The own API needs tokens")
         return V2Client(
-            self.target.base_url,
+            self.url_for(user, replica),
             user,
             token,
             meter,
@@ -132,12 +140,15 @@ class Rush:
         result.payload_bytes = sum(
             work.release_bytes + work.submission_bytes(s) for s in work.students
         )
-        result.peak_rss = peak_rss_bytes(self.target.pid)
+        peaks = [peak_rss_bytes(pid) for pid in self.target.pids]
+        result.peak_rss = max((p for p in peaks if p is not None), default=None)
         return result
 
     def cpu(self) -> tuple[float | None, float]:
-        """CPU seconds used so far by the server and by this load generator."""
-        return cpu_seconds(self.target.pid), time.process_time()
+        """CPU seconds used so far by the server (its replicas') and by this load generator."""
+        used = [cpu_seconds(pid) for pid in self.target.pids]
+        server = None if not used or None in used else sum(u for u in used if u is not None)
+        return server, time.process_time()
 
     def cpu_since(self, before: tuple[float | None, float]) -> tuple[float | None, float]:
         server, client = self.cpu()
@@ -218,7 +229,7 @@ class Rush:
     def collect_v1(self, meter: Meter) -> list[Collected]:
         """ngshare-exchange 0.5.3's collect: list, then one download per student."""
         work = self.work
-        teacher = self.v1(work.instructor, meter)
+        teacher = self.v1(work.instructor, meter, replica=-1)
         latest = teacher.list_latest(work.course, work.assignment)
         tasks = [
             lambda s=s: teacher.download_submission(work.course, work.assignment, s) for s in latest
@@ -240,7 +251,7 @@ class Rush:
         download, unless --v2-collect-per-student asks for one per student.
         """
         work = self.work
-        teacher = self.v2(work.instructor, meter)
+        teacher = self.v2(work.instructor, meter, replica=-1)
         for data in work.release.values():
             teacher.cache[hashlib.sha256(data).hexdigest()] = data
         try:
@@ -333,6 +344,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("NGSHARE_TEST_DB", "sqlite"),
         help="this server's database (PostgreSQL: $NGSHARE_TEST_PG_URL or local postgres)",
     )
+    parser.add_argument(
+        "--blob-store",
+        choices=("filesystem", "database", "s3"),
+        default="filesystem",
+        help="this server's blob store (s3: a moto endpoint on loopback; default filesystem)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="this server's processes on one database and blob store (default 1; with more,\n"
+        "students are spread over them: use --blob-store database or s3, and --no-pin)",
+    )
     parser.add_argument("--no-gzip", action="store_true", help="own API: upload uncompressed")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument(
@@ -350,6 +374,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.with_ngshare06 and "ngshare06" not in targets:
         targets.append("ngshare06")
     args.target_list = targets
+    if args.replicas > 1 and args.blob_store == "filesystem":
+        parser.error("--replicas needs a shared blob store: --blob-store database or s3")
     if args.students < 1 or args.concurrency < 1 or args.collect_concurrency < 1:
         parser.error("--students and the concurrencies must be at least 1")
     return args
@@ -383,7 +409,14 @@ def start_target(
     users = [work.instructor, *work.students]
     if name in ("v1", "v2"):
         with own_server(
-            name, name, users, workdir / name, backend=args.database, cores=cores
+            name,
+            name,
+            users,
+            workdir / name,
+            backend=args.database,
+            cores=cores,
+            replicas=args.replicas,
+            blob_store=args.blob_store,
         ) as target:
             yield target
     elif name == "ngshare06":
@@ -491,6 +524,9 @@ def main(argv: list[str] | None = None) -> int:
                 "notebook_kb": args.notebook_kb,
                 "data_mb": args.data_mb,
                 "release_bytes": work.release_bytes,
+                "database": args.database,
+                "blob_store": args.blob_store,
+                "replicas": args.replicas,
             },
             "targets": summaries,
             "comparisons": compared,

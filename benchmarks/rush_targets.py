@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from ngshare06_process import Ngshare06Process
 from ngshare06_process import default_venv as default_venv
 from ngshare06_process import ensure_ngshare06 as ensure_ngshare06
+from s3_server import MotoServer, moto_server
 from server_process import PREFIX, ServerProcess, fresh_database
 
 ADMIN = "admin"
@@ -38,11 +39,22 @@ class Target:
     api: str  # "v1" or "v2"
     base_url: str
     description: str
+    # Every replica's URL (the first is base_url) and process, for a target of several.
+    replica_urls: list[str] = field(default_factory=list)
+    replica_pids: list[int] = field(default_factory=list)
     tokens: dict[str, str] | None = None  # user -> token; None: vngshare's user argument
     pid: int | None = None
     stop: Callable[[], None] = lambda: None
     stored_bytes: Callable[[], int | None] = lambda: None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return self.replica_urls or [self.base_url]
+
+    @property
+    def pids(self) -> list[int]:
+        return self.replica_pids or ([self.pid] if self.pid is not None else [])
 
     def token(self, user: str) -> str | None:
         if self.tokens is None:
@@ -114,6 +126,12 @@ def postgres_size(db_url: str) -> int:
     return int(row[0])
 
 
+def object_bytes(s3: MotoServer, bucket: str) -> int:
+    """Bytes in every object of a bucket."""
+    pages = s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sum(int(item["Size"]) for page in pages for item in page.get("Contents", []))
+
+
 @contextlib.contextmanager
 def pinned(cores: set[int] | None) -> Iterator[None]:
     """Run the block on these cores: processes spawned inside inherit them."""
@@ -137,39 +155,82 @@ def own_server(
     *,
     backend: str,
     cores: set[int] | None,
+    replicas: int = 1,
+    blob_store: str = "filesystem",
 ) -> Iterator[Target]:
-    """This server (``python -m ngshare``) with static tokens for ``users``."""
+    """This server (``python -m ngshare``) with static tokens for ``users``.
+
+    With ``replicas`` > 1, that many processes on one database and one blob
+    store (not ``filesystem``: each would have its own directory); with
+    ``blob_store="s3"``, a moto S3 endpoint on loopback (tests/s3_server.py)
+    and a fresh bucket.
+    """
+    if replicas > 1 and blob_store == "filesystem":
+        raise ValueError("Replicas need a shared blob store: --blob-store=database or s3")
     workdir.mkdir(parents=True, exist_ok=True)
-    with fresh_database(workdir, backend) as db_url:
-        server = ServerProcess(
-            db_url=db_url, workdir=workdir / "server", users=[ADMIN, *users], admins=(ADMIN,)
-        )
-        with pinned(cores):
-            server.start(timeout=60)
-        blobs = server.workdir / "blobs"
+    with contextlib.ExitStack() as stack:
+        db_url = stack.enter_context(fresh_database(workdir, backend))
+        env: dict[str, str] = {}
+        bucket: tuple[MotoServer, str] | None = None
+        if blob_store == "s3":
+            s3 = stack.enter_context(moto_server(workdir / "moto"))
+            bucket = (s3, s3.create_bucket())
+            env = s3.env(bucket[1])
+
+        servers: list[ServerProcess] = []
+        for index in range(replicas):
+            server = ServerProcess(
+                db_url=db_url,
+                workdir=workdir / ("server" if replicas == 1 else f"server{index}"),
+                users=[ADMIN, *users],
+                admins=(ADMIN,),
+                tokens=servers[0].tokens if servers else {},
+                extra_args=[f"--blob-store={blob_store}"],
+                env=env,
+            )
+            stack.callback(server.stop)
+            with pinned(cores):
+                server.start(timeout=60)
+            servers.append(server)
+        blob_dirs = [server.workdir / "blobs" for server in servers]
 
         def stored() -> int:
+            blobs = tree_size(*blob_dirs) + (object_bytes(*bucket) if bucket else 0)
             if backend == "postgresql":
-                return postgres_size(db_url) + tree_size(blobs)
-            return tree_size(*sqlite_files(db_url), blobs)
+                return postgres_size(db_url) + blobs
+            return tree_size(*sqlite_files(db_url)) + blobs
 
-        assert server.process is not None
+        def stop() -> None:
+            for server in servers:
+                server.stop()
+
+        pids = [server.process.pid for server in servers if server.process is not None]
+        where = backend if blob_store == "filesystem" else f"{backend}, blobs in {blob_store}"
+        if replicas > 1:
+            where += f", {replicas} replicas"
         target = Target(
             name=name,
             api=api,
-            base_url=server.url,
-            description=f"this server, {'v1 API' if api == 'v1' else 'own API'}, {backend}",
-            tokens=dict(server.tokens),
-            pid=server.process.pid,
-            stop=server.stop,
+            base_url=servers[0].url,
+            description=f"this server, {'v1 API' if api == 'v1' else 'own API'}, {where}",
+            tokens=dict(servers[0].tokens),
+            pid=pids[0],
+            replica_urls=[server.url for server in servers],
+            replica_pids=pids,
+            stop=stop,
             stored_bytes=stored,
         )
         if backend == "postgresql":
             target.notes.append("PostgreSQL's own processes are not pinned or counted in RSS")
-        try:
-            yield target
-        finally:
-            server.stop()
+        if blob_store == "s3":
+            target.notes.append("moto (the S3 endpoint) is not pinned or counted in CPU or RSS")
+        if replicas > 1:
+            target.notes.append(
+                "server CPU is the replicas' sum, peak RSS the largest replica's; each "
+                "student talks to one replica, the instructor releases on the first and "
+                "collects from the last"
+            )
+        yield target
 
 
 @contextlib.contextmanager

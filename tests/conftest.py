@@ -16,6 +16,11 @@
   a shared database for replicas); all are stopped at the end of the test.
   They are forked from an interpreter that has already imported ngshare
   (``preloaded_python.py``) and bind port 0.
+- ``s3``: a moto S3 endpoint (``tests/s3_server.py``) shared by the test
+  process, started on first use; ``s3_bucket``: a fresh bucket on it for
+  this test, with the tests' AWS credentials in this process's environment
+  (boto3's standard chain). Tests that stop or freeze the endpoint start
+  their own with ``s3_server.moto_server``.
 - ``course``: a course ``c1`` on ``server`` with instructor kim and students
   ana and bob, and a course ``c2`` with instructor lee and student eve.
 """
@@ -26,6 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from s3_server import CREDENTIALS, MotoServer, moto_server
 from server_process import ServerProcess, database_backend, fresh_database
 
 from ngshare.server.storage.db import Database
@@ -53,6 +59,19 @@ def database(migrated_db_url: str) -> Iterator[Database]:
     database.upgrade()
     yield database
     database.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return s3.create_bucket()
 
 
 @pytest.fixture

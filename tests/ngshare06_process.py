@@ -23,7 +23,8 @@ from pathlib import Path
 
 from server_process import PREFIX, free_port, wait_for_health
 
-NGSHARE06_REQUIREMENTS = ("ngshare==0.6.0", "SQLAlchemy<2")
+# 0.6.0 pins neither: SQLAlchemy 2 and alembic 1.14 and later break it.
+NGSHARE06_REQUIREMENTS = ("ngshare==0.6.0", "SQLAlchemy<2", "alembic<1.14")
 # ngshare 0.6.0's stand-alone mode swaps in a mock authenticator (the user is
 # the `user` argument), but its handler class defines get_current_token and
 # user_for_token itself, which shadow the mock: every request is refused (403)

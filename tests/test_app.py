@@ -254,6 +254,7 @@ def test_every_subcommand_explains_itself(tmp_path: Path) -> None:
         "restore",
         "purge-deleted",
         "gc-blobs",
+        "copy-blobs",
     )
     for command in commands:
         # Forked from an interpreter that has imported ngshare already: the

@@ -1,5 +1,6 @@
-"""The benchmarks still run: the deadline rush at tiny sizes on this server's two APIs,
-the per-request costs for a few students, and the floor of a durable submit.
+"""The benchmarks still run: the deadline rush at tiny sizes on this server's two APIs
+(also on two replicas sharing an S3 bucket), the per-request costs for a few students,
+and the floor of a durable submit.
 
 No figure is checked (tests never assert on wall time): only that the run
 verifies every byte, exits 0, prints its table and writes its JSON.
@@ -48,6 +49,43 @@ def test_rush_runs_and_verifies(tmp_path: Path) -> None:
         assert target["ok"], target
         assert target["collected"] == 4
         assert target["stored_bytes"] > 0
+
+
+def test_rush_runs_on_two_replicas_sharing_a_bucket(tmp_path: Path) -> None:
+    figures = tmp_path / "rush.json"
+    command = [
+        sys.executable,
+        str(RUSH),
+        "--students=4",
+        "--concurrency=2",
+        "--notebook-kb=10",
+        "--data-mb=0.1",
+        "--targets=v1,v2",
+        f"--database={database_backend()}",
+        "--blob-store=s3",
+        "--replicas=2",
+        "--no-pin",
+        f"--workdir={tmp_path / 'work'}",
+        "--keep",
+        f"--json={figures}",
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=180, env=clean_env(), check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    document = json.loads(figures.read_text())
+    assert document["workload"]["replicas"] == 2
+    assert document["workload"]["blob_store"] == "s3"
+    for target in document["targets"]:
+        assert target["ok"] and target["collected"] == 4, target
+        assert "2 replicas" in target["description"], target
+    # Both replicas served, and kept no blob file of their own.
+    for name in ("v1", "v2"):
+        for replica in ("server0", "server1"):
+            workdir = tmp_path / "work" / name / replica
+            assert "POST" in (workdir / "server.log").read_text()
+            assert not (workdir / "blobs").exists() or not any((workdir / "blobs").iterdir())
 
 
 def cpu_rows(script: str, cwd: Path) -> tuple[list[str], str]:
@@ -111,3 +149,18 @@ def test_page_times_runs(tmp_path: Path) -> None:
         "assignment page (a student)",
         "home (a student)",
     ], output
+
+
+def test_the_ngshare06_import_benchmark_runs() -> None:
+    script = RUSH.with_name("import_ngshare06.py")
+    result = subprocess.run(
+        [sys.executable, str(script), "--students=2", "--data-kb=4", "--with-ngshare06"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "= 12 submissions" in result.stdout
+    assert "submissions/s" in result.stdout

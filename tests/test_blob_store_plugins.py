@@ -23,6 +23,7 @@ from traitlets import TraitError
 from ngshare.server.app import NgshareApp
 from ngshare.server.storage.blobs.database import DatabaseBlobStore
 from ngshare.server.storage.blobs.filesystem import FilesystemBlobStore
+from ngshare.server.storage.blobs.s3 import S3BlobStore
 
 STORE_MODULE = '''
 """A filesystem store that needs a label: a store with its own setting and check."""
@@ -60,10 +61,25 @@ def test_short_names_dotted_names_and_classes_choose_the_store(tmp_path: Path) -
     assert dotted.blob_store is FilesystemBlobStore
     dotted.blob_store = DatabaseBlobStore
     assert dotted.blob_store is DatabaseBlobStore
+    dotted.blob_store = "s3"
+    assert dotted.blob_store is S3BlobStore
     with pytest.raises(TraitError):
-        dotted.blob_store = "s3"
+        dotted.blob_store = "s4"
     with pytest.raises(TraitError):
         dotted.blob_store = "ngshare.server.app.NgshareApp"  # not a BlobStore
+
+
+def test_a_store_whose_library_is_missing_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [
+        m for m in sys.modules if m.startswith(("boto", "ngshare.server.storage.blobs.s3"))
+    ]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "botocore", None)  # as if not installed
+    with pytest.raises(TraitError) as refused:
+        NgshareApp().blob_store = "s3"
+    assert "not installed (pip install 'ngshare[s3]')" in str(refused.value)
 
 
 def test_a_store_with_its_own_setting_and_check_plugs_in(

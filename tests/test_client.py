@@ -23,7 +23,7 @@ from server_process import ServerProcess, free_port
 
 from ngshare.client import api
 from ngshare.client.connection import Connection
-from ngshare.client.downloads import LocalContent, download_blobs
+from ngshare.client.downloads import DIRECT_DOWNLOAD_SIZE, LocalContent, download_blobs
 from ngshare.client.errors import (
     ClientError,
     NotFound,
@@ -286,6 +286,32 @@ def test_corrupted_or_incomplete_downloads_are_refused(tmp_path: Path) -> None:
         client, _ = client_for(fake.url)
         with pytest.raises(ClientError, match="answer is broken"):
             download_blobs(client, wanted, "fetch")
+
+
+def test_large_files_come_alone_and_a_redirect_never_gets_the_token(tmp_path: Path) -> None:
+    """A large file is one GET; its redirect (a presigned URL) is followed without the token.
+
+    The redirect here stays on the same host and port, where requests itself
+    would keep the Authorization header: the client drops it all the same.
+    """
+    content = os.urandom(DIRECT_DOWNLOAD_SIZE)
+    digest = hashlib.sha256(content).hexdigest()
+
+    def respond(request: Request) -> Response:
+        if request.path.startswith("/store/"):
+            return Response(200, content, {"Content-Type": "application/octet-stream"})
+        return Response(307, b"", {"Location": f"/store/{digest}?X-Amz-Signature=abc"})
+
+    target = tmp_path / "fetched" / "data.bin"
+    with serve(respond) as fake:
+        client, _ = client_for(fake.url, "secret-token")
+        download_blobs(client, [(target, ManifestFile("data.bin", digest, len(content)))], "fetch")
+    assert target.read_bytes() == content
+    asked, fetched = fake.requests
+    assert (asked.method, asked.path) == ("GET", f"/services/ngshare/api/v2/blobs/{digest}")
+    assert asked.headers["Authorization"] == "token secret-token"
+    assert fetched.path == f"/store/{digest}?X-Amz-Signature=abc"
+    assert "authorization" not in {name.lower() for name in fetched.headers}
 
 
 def test_only_missing_content_is_uploaded_and_only_absent_content_downloaded(

@@ -12,9 +12,11 @@ Then each rendered Deployment is run here, as far as a machine without a
 cluster can: its command, arguments and literal environment start a real
 ngshare process, its ConfigMap becomes the mounted config file, each volume
 becomes a directory, each Secret reference a test value (PostgreSQL from the
-test server); the probes' paths must answer as the probes expect, nothing
-may be written outside the volumes (the root filesystem is read-only in the
-cluster), and SIGTERM must end the process within the grace period.
+test server), each ConfigMap reference its rendered value, an in-cluster S3
+endpoint a real one on loopback (moto, with a fresh bucket); the probes'
+paths must answer as the probes expect, nothing may be written outside the
+volumes (the root filesystem is read-only in the cluster), and SIGTERM must
+end the process within the grace period.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ from kubernetes_manifests import (
     rendered,
     resource,
 )
+from s3_server import CREDENTIALS, MotoServer
 from server_process import clean_env, free_port, fresh_database, wait_for_health
 
 from ngshare.server.app import NgshareApp
 from ngshare.server.storage.blobs.database import DatabaseBlobStore
+from ngshare.server.storage.blobs.s3 import S3BlobStore
 
 KUBERNETES_VERSION = "1.30.0"
 HUB_LABEL = "hub.jupyter.org/network-access-hub"
@@ -54,8 +58,8 @@ HUB_LABEL = "hub.jupyter.org/network-access-hub"
 # -- rendering and validation --------------------------------------------------------
 
 
-def test_there_are_the_two_documented_overlays() -> None:
-    assert OVERLAYS == ["postgresql", "sqlite"]
+def test_there_are_the_three_documented_overlays() -> None:
+    assert OVERLAYS == ["postgresql", "postgresql-s3", "sqlite"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -153,6 +157,49 @@ def test_postgresql_runs_replicas_sharing_only_the_database() -> None:
         assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": "ngshare", "key": key}
 
 
+def test_postgresql_s3_runs_replicas_on_the_database_and_a_bucket() -> None:
+    deployment = resource("postgresql-s3", "Deployment")
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert "PodDisruptionBudget" in kinds("postgresql-s3")
+    assert "PersistentVolumeClaim" not in kinds("postgresql-s3")
+    assert ngshare_options("postgresql-s3").blob_store is S3BlobStore
+    env = {e["name"]: e.get("valueFrom", e.get("value")) for e in container("postgresql-s3")["env"]}
+    assert env["NGSHARE_DB_URL"]["secretKeyRef"] == {"name": "ngshare", "key": "db-url"}
+    assert env["NGSHARE_COOKIE_SECRET"]["secretKeyRef"]["name"] == "ngshare"
+    # The bucket's address from a ConfigMap, the credentials from a Secret,
+    # each under the name the S3 store and boto3 read.
+    for setting in ("endpoint_url", "bucket", "prefix", "region"):
+        assert "configMapKeyRef" in env[f"NGSHARE_S3_{setting.upper()}"], setting
+        assert f"$NGSHARE_S3_{setting.upper()}" in S3BlobStore.class_traits()[setting].help
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env[variable]["secretKeyRef"]["name"] == "ngshare-s3"
+    # The ConfigMap holds the address only: no credential sits in plain sight.
+    [bucket_address] = {
+        env[f"NGSHARE_S3_{setting}"]["configMapKeyRef"]["name"]
+        for setting in ("ENDPOINT_URL", "BUCKET", "PREFIX", "REGION")
+    }
+    [config_map] = [
+        doc
+        for doc in rendered("postgresql-s3")
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == bucket_address
+    ]
+    assert set(config_map["data"]) == {"endpoint-url", "bucket", "prefix", "region"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_config_map_key_the_pod_reads_exists(overlay: str) -> None:
+    config_maps = {
+        doc["metadata"]["name"]: doc["data"]
+        for doc in rendered(overlay)
+        if doc["kind"] == "ConfigMap"
+    }
+    for item in container(overlay)["env"]:
+        reference = item.get("valueFrom", {}).get("configMapKeyRef")
+        if reference is not None:
+            assert reference["key"] in config_maps[reference["name"]], item["name"]
+
+
 # -- the image ------------------------------------------------------------------------
 
 
@@ -176,7 +223,9 @@ def test_the_image_installs_extras_that_exist() -> None:
     provided = set(importlib.metadata.metadata("ngshare").get_all("Provides-Extra") or [])
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     extras = set(re.findall(r'"(?:ngshare|\.)\[([\w,]+)\]"', text))
-    assert extras == {"postgresql"} and extras <= provided
+    extras = {name for group in extras for name in group.split(",")}
+    # PostgreSQL for the replicas, boto3 for the S3 store (postgresql-s3).
+    assert extras == {"postgresql", "s3"} and extras <= provided
 
 
 # -- running a rendered Deployment here ------------------------------------------------
@@ -190,8 +239,16 @@ class Pod:
     must stay empty (the cluster's root filesystem is read-only).
     """
 
-    def __init__(self, overlay: str, workdir: Path, secret_values: dict[str, str]) -> None:
+    def __init__(
+        self,
+        overlay: str,
+        workdir: Path,
+        secret_values: dict[str, str],
+        unreachable: dict[str, str] | None = None,
+    ) -> None:
         self.overlay = overlay
+        # Variables naming in-cluster services, with the local stand-ins.
+        self.unreachable = unreachable or {}
         self.workdir = workdir
         self.rootfs = workdir / "rootfs"
         self.rootfs.mkdir(parents=True)
@@ -255,11 +312,22 @@ class Pod:
                     if value.startswith("/") and (item["name"] != "JUPYTERHUB_SERVICE_PREFIX")
                     else value
                 )
+            elif "configMapKeyRef" in item["valueFrom"]:
+                reference = item["valueFrom"]["configMapKeyRef"]
+                [data] = [
+                    doc["data"]
+                    for doc in rendered(self.overlay)
+                    if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == reference["name"]
+                ]
+                env[item["name"]] = data[reference["key"]]
             else:
                 reference = item["valueFrom"]["secretKeyRef"]
                 env[item["name"]] = secret_values[f"{reference['name']}/{reference['key']}"]
         # The hub's in-cluster address is not reachable here: a closed loopback port.
         env["JUPYTERHUB_API_URL"] = f"http://127.0.0.1:{free_port()}/hub/api"
+        for name, value in self.unreachable.items():
+            assert name in env, f"{self.overlay} does not set {name}"
+            env[name] = value
         return env
 
     def probe_url(self, probe: str) -> str:
@@ -297,15 +365,28 @@ def secret_values(tmp_path: Path) -> Iterator[dict[str, str]]:
             "hub/hub.services.ngshare.apiToken": secrets.token_hex(16),
             "ngshare/db-url": db_url,
             "ngshare/cookie-secret": secrets.token_hex(32),
+            "ngshare-s3/access-key-id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "ngshare-s3/secret-access-key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         }
 
 
+def stand_ins(overlay: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """Local stand-ins for the in-cluster services an overlay's pod reaches."""
+    if ngshare_options(overlay).blob_store is not S3BlobStore:
+        return {}
+    # The bucket's in-cluster endpoint: a real S3 endpoint on loopback, a fresh bucket.
+    s3: MotoServer = request.getfixturevalue("s3")
+    return {"NGSHARE_S3_ENDPOINT_URL": s3.endpoint_url, "NGSHARE_S3_BUCKET": s3.create_bucket()}
+
+
 @pytest.fixture
-def run_pod(tmp_path: Path, secret_values: dict[str, str]) -> Iterator[Callable[[str], Pod]]:
+def run_pod(
+    tmp_path: Path, secret_values: dict[str, str], request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], Pod]]:
     pods: list[Pod] = []
 
     def run(overlay: str) -> Pod:
-        pod = Pod(overlay, tmp_path / overlay, secret_values)
+        pod = Pod(overlay, tmp_path / overlay, secret_values, stand_ins(overlay, request))
         pods.append(pod)
         return pod.start()
 
@@ -316,7 +397,7 @@ def run_pod(tmp_path: Path, secret_values: dict[str, str]) -> Iterator[Callable[
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_rendered_deployment_starts_and_answers_its_probes(
-    run_pod: Callable[[str], Pod], overlay: str
+    run_pod: Callable[[str], Pod], overlay: str, request: pytest.FixtureRequest
 ) -> None:
     pod = run_pod(overlay)
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -337,3 +418,9 @@ def test_the_rendered_deployment_starts_and_answers_its_probes(
         data = pod.mounts["/srv/ngshare"]
         assert (data / "ngshare.sqlite").is_file()
         assert (data / "blobs").is_dir()
+    if "NGSHARE_S3_BUCKET" in pod.unreachable:
+        # The server worked in the bucket, under the ConfigMap's prefix: it
+        # recorded the store's identity there.
+        s3: MotoServer = request.getfixturevalue("s3")
+        prefix = pod.env["NGSHARE_S3_PREFIX"]
+        assert prefix and f"{prefix}store-id" in s3.keys(pod.env["NGSHARE_S3_BUCKET"])

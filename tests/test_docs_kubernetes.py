@@ -34,6 +34,8 @@ import ngshare
 from ngshare.exchange import Exchange, ExchangeFetchAssignment, ExchangeSubmit
 from ngshare.exchange.settings import service_url
 from ngshare.server.app import NgshareApp
+from ngshare.server.commands import CopyBlobs
+from ngshare.server.storage.blobs.database import DatabaseBlobStore
 
 PAGE = ROOT / "docs" / "kubernetes.md"
 SERVICE = "ngshare"
@@ -190,16 +192,58 @@ def test_deployment_reaches_the_hub_as_the_registered_service(overlay: str) -> N
     )
 
 
-def test_postgresql_secret_holds_what_the_deployment_reads() -> None:
-    env = environment(container("postgresql"))
-    command = shlex.split(blocks()["postgresql-secret"][1].replace("\\\n", " "))
+def documented_secret(name: str) -> tuple[str, dict[str, str]]:
+    """The Secret a ``kubectl create secret`` block of the page makes: its name and literals."""
+    command = shlex.split(blocks()[name][1].replace("\\\n", " "))
     assert command[:4] == ["kubectl", "create", "secret", "generic"]
     literals = dict(a.split("=", 2)[1:] for a in command if a.startswith("--from-literal="))
-    for variable in ("NGSHARE_DB_URL", "NGSHARE_COOKIE_SECRET"):
+    return command[4], literals
+
+
+@pytest.mark.parametrize(
+    ("block", "overlay", "variables"),
+    [
+        ("postgresql-secret", "postgresql", ("NGSHARE_DB_URL", "NGSHARE_COOKIE_SECRET")),
+        ("postgresql-s3-secret", "postgresql-s3", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")),
+    ],
+)
+def test_documented_secrets_hold_what_the_deployment_reads(
+    block: str, overlay: str, variables: tuple[str, ...]
+) -> None:
+    env = environment(container(overlay))
+    secret, literals = documented_secret(block)
+    for variable in variables:
         reference = env[variable]["secretKeyRef"]
-        assert reference["name"] == command[4]
-        assert reference["key"] in literals
-    assert literals["db-url"].startswith("postgresql://")
+        assert (reference["name"], reference["key"]) in {(secret, key) for key in literals}
+    assert len(literals) == len(variables)
+    if "db-url" in literals:
+        assert literals["db-url"].startswith("postgresql://")
+
+
+def test_the_move_to_s3_runs_valid_commands_with_the_overlays_settings() -> None:
+    language, text = blocks()["move-to-s3"]
+    assert language == "sh"
+    lines = text.replace("\\\n", " ").splitlines()
+    [export] = [shlex.split(line) for line in lines if line.startswith("export ")]
+    exported = dict(item.split("=", 1) for item in export[1:])
+    env = environment(container("postgresql-s3"))
+    s3_settings = {name for name in env if name.startswith(("NGSHARE_S3_", "AWS_"))}
+    assert set(exported) == s3_settings
+    copies = [shlex.split(line) for line in lines if "ngshare copy-blobs" in line]
+    assert len(copies) == 2
+    for words in copies:
+        args = words[words.index("copy-blobs") + 1 :]
+        command = CopyBlobs()
+        command.parse_command_line(args)  # unknown options fail here
+        assert command.cli_config.NgshareApp.blob_store == "s3"
+        assert command.cli_config.CopyBlobs.from_blob_store == "database"
+        assert (
+            command.cli_config.NgshareApp.config_file
+            == ngshare_options("postgresql-s3").config_file
+        )
+    [applied] = re.findall(r"kubectl apply -k (\S+)", text)
+    assert (ROOT / applied).resolve() == DEPLOY / "overlays" / "postgresql-s3"
+    assert ngshare_options("postgresql").blob_store is DatabaseBlobStore
 
 
 def test_the_managed_service_uses_the_same_admins(monkeypatch: pytest.MonkeyPatch) -> None:

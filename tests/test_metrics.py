@@ -99,6 +99,13 @@ def test_metrics_move_when_a_student_submits_and_name_nobody(server: ServerProce
     assert value(final, transfers, **own_api) == value(after, transfers, **own_api) + 1
     assert value(final, transfers, **submitted) == value(after, transfers, **submitted)
 
+    # The blob store, whatever it is: v1 content arrives whole (put), own-API
+    # content streamed (write, commit), and referencing content checks it exists.
+    store = "ngshare_blob_store_operation_seconds_count"
+    assert value(after, store, operation="put") > value(before, store, operation="put")
+    for call in ("write", "commit", "exists"):
+        assert value(final, store, operation=call) > value(after, store, operation=call), call
+
     operation = {"operation": "submit"}
     database = "ngshare_database_operation_seconds_count"
     assert value(after, database, **operation) == value(before, database, **operation) + 1

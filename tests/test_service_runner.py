@@ -39,9 +39,11 @@ def test_the_transaction_ended_to_break_a_deadlock_is_run_again(
 ) -> None:
     # Two transactions each create a course, then the other's: each waits
     # for the other's uncommitted insert, and PostgreSQL fails one of them.
-    # The winner runs once. The loser runs again, and that run may lose once
-    # more, to the winner's insert not yet committed (a unique constraint):
-    # which of the two happens is up to timing, and both must end well.
+    # The loser runs again. That run may lose once more, to the winner's
+    # insert not yet committed (a unique constraint), or, on a busy machine,
+    # win a second deadlock against a winner not yet woken from the first,
+    # so that both run twice. Which of these happens is up to timing; all
+    # must end well, within the retries.
     caplog.set_level(logging.INFO, logger="ngshare")
     runner = ServiceRunner(database, FilesystemBlobStore(tmp_path / "blobs"), workers=2)
     both_inserted = threading.Barrier(2, timeout=30)
@@ -66,10 +68,10 @@ def test_the_transaction_ended_to_break_a_deadlock_is_run_again(
         winner, loser = sorted(asyncio.run(race()))
     finally:
         runner.shutdown()
-    assert winner == 1
-    assert 2 <= loser <= RACE_RETRIES + 1
+    assert 1 <= winner <= loser <= RACE_RETRIES + 1
+    assert loser >= 2
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying")]
-    assert len(retries) == loser - 1
+    assert len(retries) == (winner - 1) + (loser - 1)
     assert "deadlock detected" in retries[0]
     assert course_count(database, "a") == course_count(database, "b") == 1
 

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urljoin
 
 import requests
 from requests.auth import AuthBase
@@ -53,6 +53,8 @@ from ngshare.protocol.sizes import human_size
 OWN_API = tuple(API_PATH.strip("/").split("/"))
 PROBE_TIMEOUT = 10.0
 CHUNK_SIZE = 256 * 1024
+# Redirects a download may follow (to the blob store's presigned URL).
+REDIRECTS = frozenset({302, 303, 307})
 #: Takes a successful response's body, in chunks.
 Consumer = Callable[[Iterator[bytes]], None]
 #: An upload body: bytes, or a function making its chunks (called again for a retry).
@@ -234,11 +236,14 @@ class Connection:
         accept: str = "application/json",
         json_body: Any = None,
         progress: ProgressCallback | None = None,
+        follow_redirects: bool = False,
     ) -> None:
         """A read whose successful body goes to ``consume`` in chunks (a POST with ``json_body``).
 
         ``consume`` must cope with being called again from the start when a
         broken transfer is retried. Refusals are JSON, decoded as for any request.
+        With ``follow_redirects``, a redirect (a blob store's presigned URL) is
+        followed, without the token.
         """
         headers = {"Accept": accept, "Accept-Encoding": "gzip"}
         body = None
@@ -255,6 +260,7 @@ class Connection:
             retry=True,
             consume=consume,
             progress=progress,
+            follow_redirects=follow_redirects,
         )
 
     # -- the machinery -----------------------------------------------------------
@@ -272,6 +278,7 @@ class Connection:
         headers: Mapping[str, str] | None = None,
         consume: Consumer | None = None,
         progress: ProgressCallback | None = None,
+        follow_redirects: bool = False,
     ) -> JSON:
         """Send one API request (retrying when allowed) and return its JSON body.
 
@@ -284,7 +291,9 @@ class Connection:
         attempt = 0
         while True:
             try:
-                answer = self._send(method, url, params, body, headers, what, consume, progress)
+                answer = self._send(
+                    method, url, params, body, headers, what, consume, progress, follow_redirects
+                )
             except (requests.RequestException, StreamBroken) as error:
                 if attempt < self.retries and self._may_resend(error, retry):
                     attempt += 1
@@ -326,6 +335,7 @@ class Connection:
         what: str,
         consume: Consumer | None,
         progress: ProgressCallback | None,
+        follow_redirects: bool = False,
     ) -> Answer:
         data: bytes | UploadBody | Iterable[bytes] | None
         if callable(payload):
@@ -347,19 +357,55 @@ class Connection:
             stream=True,
         ) as response:
             location = response.headers.get("Location")
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if consume is not None and response.status_code == 200:
-                try:
-                    consume(counted(response.iter_content(CHUNK_SIZE), progress, total))
-                except requests.RequestException as error:
-                    # Broke off mid-body: the whole request may be retried.
-                    raise StreamBroken(error) from error
-                return Answer(response.status_code, b"", location)
-            if progress is None and total is not None and total > LARGE_TRANSFER:
-                progress = LoggedProgress(self.log, "downloaded", what)
-            chunks = counted(response.iter_content(CHUNK_SIZE), progress, total)
-            return Answer(response.status_code, b"".join(chunks), location)
+            if follow_redirects and location and response.status_code in REDIRECTS:
+                return self._fetch_redirected(urljoin(url, location), what, consume, progress)
+            return self._answer(response, what, consume, progress)
+
+    def _fetch_redirected(
+        self,
+        url: str,
+        what: str,
+        consume: Consumer | None,
+        progress: ProgressCallback | None,
+    ) -> Answer:
+        """GET where a download was redirected (a presigned URL of the blob store).
+
+        Never with the token: the URL carries its own short-lived permission,
+        and the store, even on the same host, is not ngshare. (requests would
+        drop the token only when the redirect changes host or port.) A
+        failure here is answered like the server's: a retry asks ngshare
+        again, for a fresh URL.
+        """
+        with requests.get(
+            url,
+            headers={"Accept-Encoding": "gzip", "User-Agent": self.session.headers["User-Agent"]},
+            timeout=self.timeout,
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            return self._answer(response, what, consume, progress)
+
+    def _answer(
+        self,
+        response: requests.Response,
+        what: str,
+        consume: Consumer | None,
+        progress: ProgressCallback | None,
+    ) -> Answer:
+        location = response.headers.get("Location")
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        if consume is not None and response.status_code == 200:
+            try:
+                consume(counted(response.iter_content(CHUNK_SIZE), progress, total))
+            except requests.RequestException as error:
+                # Broke off mid-body: the whole request may be retried.
+                raise StreamBroken(error) from error
+            return Answer(response.status_code, b"", location)
+        if progress is None and total is not None and total > LARGE_TRANSFER:
+            progress = LoggedProgress(self.log, "downloaded", what)
+        chunks = counted(response.iter_content(CHUNK_SIZE), progress, total)
+        return Answer(response.status_code, b"".join(chunks), location)
 
     def decode(
         self,

@@ -3,7 +3,9 @@
 A download takes a manifest, copies whatever content is already on this
 machine (a released data file the instructor has, a file collected before)
 and fetches the rest in one streamed request (``POST api/v2/blobs/download``,
-gzip frames): content several files share comes once and is copied. A
+gzip frames), large files each on its own (``GET api/v2/blobs/<sha256>``,
+which the server may redirect to its blob store, followed without the token):
+content several files share comes once and is copied. A
 release can come as one bundle (its manifest, then every blob). Every byte
 is checked against its sha256 as it is written, to files the caller names
 (in a staging directory it discards on failure), so nothing is ever held
@@ -30,6 +32,9 @@ from ngshare.protocol.sizes import counted, human_size
 
 #: A file to write and the manifest entry it is written from.
 Placement = tuple[Path, ManifestFile]
+#: Files at least this large are downloaded each on its own (``GET api/v2/blobs/<sha256>``),
+#: the size from which an S3 store's presigned downloads start by default.
+DIRECT_DOWNLOAD_SIZE = 8 * 1024 * 1024
 
 
 class LocalContent:
@@ -85,7 +90,24 @@ def download_blobs(
         total = sum(wanted[sha256] for sha256 in fetch)
         conn.log.info("Downloading %s (%s)", counted(len(fetch), "file"), human_size(total))
         received = Cumulative(progress)
-        for batch in batches(fetch, size):
+        # Large files one by one: the server may send each straight from
+        # its blob store (a redirect to a presigned URL).
+        for sha256 in [h for h in fetch if wanted[h] >= DIRECT_DOWNLOAD_SIZE]:
+            single = BlobReceiver({sha256: first_target[sha256]}, what)
+            conn.download(
+                "GET",
+                *API,
+                "blobs",
+                sha256,
+                accept="application/octet-stream",
+                consume=single.consume,
+                what=what,
+                progress=received,
+                follow_redirects=True,
+            )
+            single.check_complete()
+            received.next_transfer()
+        for batch in batches([h for h in fetch if wanted[h] < DIRECT_DOWNLOAD_SIZE], size):
             receiver = FrameReceiver({sha256: first_target[sha256] for sha256 in batch}, what)
             conn.download(
                 "POST",
@@ -206,6 +228,20 @@ class FrameReceiver:
         lacking = set(self.targets) - self.received
         if lacking:
             raise ServerError(f"the server's answer lacks {len(lacking)} file(s)", what=self.what)
+
+
+class BlobReceiver(FrameReceiver):
+    """Writes one blob's raw bytes (a single download) into its target, verifying it."""
+
+    def consume(self, chunks: Iterator[bytes]) -> None:
+        self.received.clear()
+        [sha256] = self.targets
+        digest = hashlib.sha256()
+        with self.open(sha256) as handle:
+            for chunk in chunks:
+                digest.update(chunk)
+                handle.write(chunk)
+        self.check(sha256, digest.hexdigest())
 
 
 class BundleReceiver(FrameReceiver):

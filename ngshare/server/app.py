@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import importlib
 import logging
 import os
 import secrets
@@ -74,6 +75,8 @@ GZIP_CACHE_MAX_BLOB = 8 * 1024**2
 
 
 STANDALONE_ADMIN = "admin"
+# What to install for a store whose library is an optional extra.
+STORE_EXTRAS = {"ngshare.server.storage.blobs.s3": " (pip install 'ngshare[s3]')"}
 
 
 class BlobStoreClass(Type):
@@ -82,6 +85,18 @@ class BlobStoreClass(Type):
     def validate(self, obj: Any, value: Any) -> Any:
         if isinstance(value, str):
             value = STORE_NAMES.get(value, value)
+            module = value.rpartition(".")[0]
+            try:
+                if module:
+                    importlib.import_module(module)
+            except ModuleNotFoundError as e:
+                if e.name is None or module.startswith(e.name):
+                    raise TraitError(f"{value} could not be imported: {e}") from None
+                # The store is there, a library it needs is not (boto3 for s3).
+                raise TraitError(
+                    f"The blob store {value} needs the module {e.name!r}, which is not "
+                    f"installed{STORE_EXTRAS.get(module, '')}"
+                ) from None
         return super().validate(obj, value)
 
 
@@ -145,6 +160,14 @@ class NgshareApp(StrictApplication):
             "Remove deleted items past the retention period for good.",
         ),
         "gc-blobs": ("ngshare.server.commands.GCBlobs", "Remove blob contents no file refers to."),
+        "copy-blobs": (
+            "ngshare.server.commands.CopyBlobs",
+            "Copy every blob to the configured store from another (to move stores).",
+        ),
+        "import-ngshare06": (
+            "ngshare.server.commands.ImportNgshare06",
+            "Import an ngshare 0.6 server's database and files.",
+        ),
     }
 
     config_file = Unicode("ngshare_config.py", help="The config file to load.").tag(config=True)
@@ -546,10 +569,16 @@ class NgshareApp(StrictApplication):
             course_quota=self.course_quota,
         )
 
-    def make_blob_store(self, database: Database) -> BlobStore:
-        """The configured store, checked; an unusable one is fatal, in one line."""
+    def make_blob_store(self, database: Database, *, enforce_identity: bool = True) -> BlobStore:
+        """The configured store, checked; an unusable one is fatal, in one line.
+
+        ``enforce_identity=False`` accepts a store other than the one the
+        database records (for ``ngshare copy-blobs``, which fills it).
+        """
         try:
-            store = self.blob_store(parent=self, database=database)
+            store = self.blob_store(
+                parent=self, database=database, enforce_identity=enforce_identity
+            )
             store.check()
         except (BlobStoreUnusable, OSError) as e:
             raise StartupError(f"The blob store {self.blob_store.__name__} is unusable: {e}") from e

@@ -41,6 +41,10 @@ from ngshare.server.storage.models import Blob, BlobPossession, FileEntry
 log = logging.getLogger("ngshare")
 
 BATCH = 200
+# Leftovers of interrupted uploads (temporary files, incomplete multipart
+# uploads) go once this old, whatever the grace period: no upload in flight
+# lasts that long, and a grace of 0 must not break the uploads under way.
+LEFTOVER_AGE = datetime.timedelta(days=1)
 
 
 @dataclass
@@ -48,6 +52,7 @@ class GCReport:
     examined: int = 0
     removed: list[str] = field(default_factory=list)
     kept: int = 0
+    leftovers: int = 0
 
 
 def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -88,4 +93,7 @@ def collect_garbage(database: Database, store: BlobStore, grace: datetime.timede
                 db.execute(delete(Blob).where(Blob.sha256.in_(removed)))
             report.removed.extend(removed)
             report.kept += len(batch) - len(removed)
+    report.leftovers = store.remove_leftovers(time.time() - LEFTOVER_AGE.total_seconds())
+    if report.leftovers:
+        log.info("Removed %d leftovers of interrupted uploads", report.leftovers)
     return report

@@ -81,6 +81,14 @@ class BlobReader:
             self.gzip_cache.get_or_compress, sha256, size, lambda: self.blobs.read_chunks(sha256)
         )
 
+    async def direct_url(self, sha256: str, size: int) -> str | None:
+        """Where the caller may fetch the raw blob from the store itself, if the store says.
+
+        Only for a caller whose permission to read it was checked: the URL
+        (a presigned S3 URL, short-lived) carries the right to read it.
+        """
+        return await self._in_thread(self.blobs.download_url, sha256, size)
+
     async def pieces(self, sha256: str, size: int) -> AsyncIterator[bytes]:
         """The content of a blob of ``size`` bytes: whole if small, else chunk by chunk."""
         if size <= WHOLE_READ_LIMIT:

@@ -26,6 +26,7 @@ from ngshare.server.service.files import BLOB_STORE
 from ngshare.server.service.intake import ContentIntake
 from ngshare.server.service.limits import CONTENT_LIMITS, ContentLimits
 from ngshare.server.service.metrics import DATABASE_DURATION, timed
+from ngshare.server.service.store_timing import TimedBlobStore
 from ngshare.server.storage.blobs import BlobStore
 from ngshare.server.storage.blobs.gzip_cache import GzipCache
 from ngshare.server.storage.db import Database
@@ -104,6 +105,8 @@ class ServiceRunner:
         gzip_cache: GzipCache | None = None,
     ) -> None:
         self.database = database
+        # Every call the service makes to the store is timed (its metric).
+        blobs = TimedBlobStore(blobs)
         self.blobs = blobs
         self.limits = limits or ContentLimits()
         cache = gzip_cache or GzipCache(0, 0)

@@ -159,11 +159,9 @@ def get_submission(
     student_name: str,
     timestamp: datetime.datetime | None,
 ) -> SubmissionFiles:
-    course = find_course(db, course_name)
-    require_instructor(db, course, caller)
-    assignment = find_assignment(db, course, assignment_name)
-    student = find_student(db, course, assignment, student_name)
-    submission = _find_submission(db, assignment, student, timestamp)
+    submission = _permitted_submission(
+        db, caller, course_name, assignment_name, student_name, timestamp, instructors_only=True
+    )
     return SubmissionFiles(submission.timestamp, list_fileset(submission.files))
 
 
@@ -175,11 +173,9 @@ def check_feedback_upload(
     student_name: str,
     timestamp: datetime.datetime,
 ) -> Submission:
-    course = find_course(db, course_name)
-    require_instructor(db, course, caller)
-    assignment = find_assignment(db, course, assignment_name)
-    student = find_student(db, course, assignment, student_name)
-    return _find_submission(db, assignment, student, timestamp)
+    return _permitted_submission(
+        db, caller, course_name, assignment_name, student_name, timestamp, instructors_only=True
+    )
 
 
 def upload_feedback(
@@ -226,17 +222,26 @@ def upload_feedback(
     )
 
 
-def _readable_submission(
+def _permitted_submission(
     db: Session,
     caller: Caller,
     course_name: str,
     assignment_name: str,
     student_name: str,
-    timestamp: datetime.datetime,
+    timestamp: datetime.datetime | None,
+    *,
+    instructors_only: bool,
 ) -> Submission:
-    """A submission as its student or an instructor of the course asks for it."""
+    """One submission (the latest if ``timestamp`` is None), if the caller may see it.
+
+    Collecting and feedback uploads are for instructors only; a student may
+    read their own submissions and feedback.
+    """
     course = find_course(db, course_name)
-    require_instructor_or_self(db, course, caller, student_name)
+    if instructors_only:
+        require_instructor(db, course, caller)
+    else:
+        require_instructor_or_self(db, course, caller, student_name)
     assignment = find_assignment(db, course, assignment_name)
     student = find_student(db, course, assignment, student_name)
     return _find_submission(db, assignment, student, timestamp)
@@ -250,8 +255,8 @@ def get_feedback(
     student_name: str,
     timestamp: datetime.datetime,
 ) -> SubmissionFiles:
-    submission = _readable_submission(
-        db, caller, course_name, assignment_name, student_name, timestamp
+    submission = _permitted_submission(
+        db, caller, course_name, assignment_name, student_name, timestamp, instructors_only=False
     )
     files = list_fileset(submission.feedback.files) if submission.feedback else []
     return SubmissionFiles(submission.timestamp, files)
@@ -269,7 +274,7 @@ def get_own_submission(
 
     (get_submission, for collecting, is the instructors' alone.)
     """
-    submission = _readable_submission(
-        db, caller, course_name, assignment_name, student_name, timestamp
+    submission = _permitted_submission(
+        db, caller, course_name, assignment_name, student_name, timestamp, instructors_only=False
     )
     return SubmissionFiles(submission.timestamp, list_fileset(submission.files))

@@ -297,6 +297,38 @@ class BlobStoreIdentity(Base):
         assert found is not None
         return found
 
+    #: The identity recorded for a kind of store the content has moved away
+    #: from: no store has it, so every store of that kind is refused.
+    MOVED_AWAY = "moved-away-by-copy-blobs"
+
+    @classmethod
+    def move_to(cls, session: Session, kind: str, identity: str | None) -> None:
+        """The content now lives in the store ``identity`` of ``kind`` (None: one without).
+
+        Every other kind recorded is marked :attr:`MOVED_AWAY`, so a server
+        still configured with the store the content left refuses to start.
+        """
+        for other in session.scalars(select(cls).with_for_update()):
+            if other.kind != kind:
+                cls.record(session, other.kind, cls.MOVED_AWAY)
+        if identity is not None:
+            cls.record(session, kind, identity)
+
+    @classmethod
+    def record(cls, session: Session, kind: str, identity: str) -> None:
+        """Make ``identity`` the recorded store of ``kind``, replacing any other.
+
+        For ``ngshare copy-blobs`` once it has copied every blob to a new
+        store: from then on the server starts with that store, and refuses
+        the one the content was copied from.
+        """
+        found = session.get(cls, kind, with_for_update=True)
+        if found is None:
+            session.add(cls(kind=kind, identity=identity))
+        elif found.identity != identity:
+            found.identity = identity
+            found.recorded_at = utcnow()
+
 
 class BlobChunk(Base):
     __tablename__ = "blob_chunks"

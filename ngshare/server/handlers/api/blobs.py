@@ -48,14 +48,6 @@ class BlobHandler(StreamedBodyHandler, BlobSendingHandler):
         self.upload = await self.runner.intake.blob_upload(self.declared_length(), encoding)
         self.cap_body(self.upload.max_body)
 
-    async def data_received(self, chunk: bytes) -> None:
-        if self.upload is not None and not self.answered_early:
-            await self.receive(self.upload.receive(chunk))
-
-    def abort_upload(self) -> None:
-        if self.upload is not None:
-            self.upload.abort()
-
     async def put(self, sha256: str) -> None:
         if not self.body_received():
             return  # refused while the body arrived
@@ -80,6 +72,17 @@ class BlobHandler(StreamedBodyHandler, BlobSendingHandler):
                 self.set_header("Content-Encoding", "gzip")
                 self.finish(compressed)
                 return
+        # Only where the answer would be the raw bytes: a gzip variant the
+        # client accepts is smaller and is what it asked for, and a presigned
+        # URL can only give the object as stored (S3 cannot compress).
+        direct = await self.reader.direct_url(sha256, sizes[sha256])
+        if direct is not None:
+            self.clear_header("ETag")
+            self.clear_header("Vary")
+            # The URL expires within a minute: nobody may keep the redirect.
+            self.set_header("Cache-Control", "no-store")
+            self.redirect(direct, status=307)
+            return
         await self.send_raw(sha256, sizes[sha256])
         self.finish()
 
@@ -129,14 +132,6 @@ class BlobBatchUploadHandler(StreamedBodyHandler, JSONHandler):
         if content_type != blob_frames.CONTENT_TYPE:
             raise APIError(415, f"Send the blobs as {blob_frames.CONTENT_TYPE}")
         self.check_no_content_encoding()
-
-    async def data_received(self, chunk: bytes) -> None:
-        if self.upload is not None and not self.answered_early:
-            await self.receive(self.upload.receive(chunk))
-
-    def abort_upload(self) -> None:
-        if self.upload is not None:
-            self.upload.abort()
 
     async def post(self) -> None:
         if not self.body_received():

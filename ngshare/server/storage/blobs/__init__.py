@@ -19,9 +19,9 @@ nothing else. A store reports a fault of its back end as an ``OSError``
 (``errno.ENOSPC`` or ``errno.EDQUOT`` when it is full): the service layer
 answers those with 507 or 503 instead of a 500.
 
-Stores: :mod:`ngshare.server.storage.blobs.filesystem` (the default) and
+Stores: :mod:`ngshare.server.storage.blobs.filesystem` (the default),
 :mod:`ngshare.server.storage.blobs.database` (blobs in the database, for replicas that share
-nothing else).
+nothing else) and :mod:`ngshare.server.storage.blobs.s3` (an S3-compatible bucket).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import abc
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from traitlets import Instance
+from traitlets import Bool, Instance
 from traitlets.config import LoggingConfigurable
 from traitlets.traitlets import MetaHasTraits
 
@@ -47,6 +47,7 @@ CHUNK_SIZE = 1024 * 1024
 STORE_NAMES = {
     "filesystem": "ngshare.server.storage.blobs.filesystem.FilesystemBlobStore",
     "database": "ngshare.server.storage.blobs.database.DatabaseBlobStore",
+    "s3": "ngshare.server.storage.blobs.s3.S3BlobStore",
 }
 
 
@@ -106,6 +107,18 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
         allow_none=True,
         help="The server's database, for a store that keeps blobs there (others ignore it).",
     )
+    enforce_identity = Bool(
+        True,
+        help="""Whether check() holds the store to the identity the database
+        records for its kind (a store that has one). ``ngshare copy-blobs``
+        turns it off for the stores it copies between, and records the
+        target's identity once the target holds every blob.""",
+    )
+
+    #: The kind under which the database records this store's identity
+    #: (:class:`~ngshare.server.storage.models.BlobStoreIdentity`); empty for
+    #: a store that cannot be mistaken for another (the database store).
+    identity_kind: ClassVar[str] = ""
 
     def check(self) -> None:
         """Start-up check: raise :class:`BlobStoreUnusable` saying what is wrong.
@@ -113,6 +126,16 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
         The server runs it before it listens and the maintenance commands
         before they act; a store with nothing to check keeps this one.
         """
+
+    def identity(self) -> str | None:
+        """The identity kept with the content (written on first use), if the store has one.
+
+        A store whose content could be in another place of the same kind (a
+        directory, a bucket) names itself, and the database records the name
+        under :attr:`identity_kind`, so a replica on the wrong place refuses
+        to start.
+        """
+        return None
 
     def describe(self) -> str:
         """Where the blobs are, for the start-up log (never a secret)."""
@@ -148,6 +171,26 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
 
         Runs inside the collector's transaction ``db``, under its lock.
         """
+
+    def remove_leftovers(self, cutoff: float) -> int:
+        """Remove what writes interrupted before ``cutoff`` left behind; how many.
+
+        Temporary files or incomplete uploads of a server that crashed or was
+        killed mid-upload: never visible as blobs, but taking space. The
+        collector calls it with a cutoff long past any upload in flight. A
+        store that leaves nothing behind keeps this one.
+        """
+        return 0
+
+    def download_url(self, sha256: str, size: int) -> str | None:
+        """A URL the caller may fetch the blob's raw bytes from directly, or None.
+
+        Asked only after the caller's permission to read the blob was
+        checked; a store that can hand out short-lived URLs (presigned S3
+        URLs) may answer, any other keeps this one: the server sends the
+        bytes itself.
+        """
+        return None
 
     def put(self, data: bytes, sha256: str | None = None) -> BlobInfo:
         """Store ``data``; ``sha256``, if given, is its digest, computed by the caller just now.

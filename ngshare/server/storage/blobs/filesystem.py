@@ -118,6 +118,8 @@ def _fsync_dir(path: Path) -> None:
 class FilesystemBlobStore(BlobStore):
     """Blobs as files ``<root>/ab/cd/<sha256>``, temp files in ``<root>/tmp``."""
 
+    identity_kind = IDENTITY_KIND
+
     path = Unicode(
         help="""The blobs' directory. Set it as NgshareApp.storage_path
         (--storage-path, $NGSHARE_STORAGE_PATH), where the server's other
@@ -143,7 +145,7 @@ class FilesystemBlobStore(BlobStore):
     def check(self) -> None:
         if not os.access(self.tmp_dir, os.W_OK | os.X_OK):
             raise BlobStoreUnusable(f"The blob directory {self.root} is not writable")
-        if self.database is not None:
+        if self.database is not None and self.enforce_identity:
             self._check_identity(self.database)
 
     def identity(self) -> str:
@@ -165,13 +167,20 @@ class FilesystemBlobStore(BlobStore):
         with database.transaction() as session:
             recorded = BlobStoreIdentity.claim(session, IDENTITY_KIND, mine)
             theirs, since = recorded.identity, recorded.recorded_at
+        if theirs == BlobStoreIdentity.MOVED_AWAY:
+            raise BlobStoreUnusable(
+                f"the database's content was moved from filesystem stores to another blob "
+                f"store (ngshare copy-blobs, {since:%Y-%m-%d}): start with that store's "
+                "settings, or copy the content back with ngshare copy-blobs"
+            )
         if theirs != mine:
             raise BlobStoreUnusable(
                 f"{self.root} is not the blob store this database's content is in (store "
                 f"{mine}; the database has used store {theirs} since {since:%Y-%m-%d}). "
                 "Replicas must share one blob store: one shared volume, or "
                 "--blob-store=database. If this directory really holds the content (moved or "
-                f"restored), copy its {IDENTITY_FILE} file with it."
+                f"restored), copy its {IDENTITY_FILE} file with it; to move to another store, "
+                "use ngshare copy-blobs."
             )
 
     def describe(self) -> str:
@@ -228,6 +237,15 @@ class FilesystemBlobStore(BlobStore):
             if is_sha256(path.name):
                 with contextlib.suppress(FileNotFoundError):
                     yield path.name, path.stat().st_mtime
+
+    def remove_leftovers(self, cutoff: float) -> int:
+        removed = 0
+        for path in self.tmp_dir.glob("upload-*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     def remove_unless_used_since(self, sha256: str, cutoff: float, db: Session) -> bool:
         final = self.path_for(sha256)
