@@ -174,6 +174,9 @@ def test_courses_create_list_delete(course: ServerProcess) -> None:
 def test_instructors_and_students(course: ServerProcess) -> None:
     check_instructors(course)
     check_students(course)
+    # A student made an instructor: the message says what they were.
+    promoted = as_user(course, "admin", "instructors", "add", "c1", "ana")
+    assert succeeds(promoted).stdout == "ana is now an instructor of c1 (was a student).\n"
 
 
 def check_instructors(course: ServerProcess) -> None:
