@@ -80,8 +80,8 @@ def test_admin_guide_curl_for_every_operation(tmp_path: Path) -> None:
     assert documents[-2] == {"success": True}  # the restore
 
 
-def test_ngsharectl_examples_run_as_written(tmp_path: Path) -> None:
-    """The ngsharectl block, after the curl one, in the quick start's directory.
+def test_quick_start_curl_and_ngsharectl_examples_run_as_written(tmp_path: Path) -> None:
+    """The quick start's curl, then the curl and ngsharectl sections, in one directory.
 
     The quick start left a virtualenv ``.venv`` (here: the one running the
     tests) and a server on its defaults, which wrote ``ngshare-data/admin-token``.
@@ -90,7 +90,8 @@ def test_ngsharectl_examples_run_as_written(tmp_path: Path) -> None:
     with page_run(tmp_path) as run:
         run.serve([], tmp_path)
         run.run(
-            steps(README, "Administering courses with curl")
+            steps(README, "Quick start")
+            + steps(README, "Administering courses with curl")
             + steps(README, "Administering courses with ngsharectl"),
             "README",
         )
