@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,8 +152,13 @@ def test_a_service_environment_is_hub_mode_and_an_unreachable_hub_is_named(
             timeout=30,
         )
         assert response.status_code == 503
-        text = log.read_text()
-    assert f"JupyterHub's API at {api_url}/ does not answer" in text
+        # The start-up check runs beside the server, so its warning may come
+        # after the first request's answer: wait for it (or its absence).
+        warning = f"JupyterHub's API at {api_url}/ does not answer"
+        deadline = time.monotonic() + 30
+        while warning not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert warning in log.read_text()
 
 
 def test_mode_can_be_chosen_explicitly(tmp_path: Path) -> None:
