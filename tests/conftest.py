@@ -38,7 +38,28 @@ from ngshare.server.storage.db import Database
 
 
 def pytest_report_header() -> str:
-    return f"ngshare test database: {database_backend()}"
+    header = f"ngshare test database: {database_backend()}"
+    if database_backend() != "sqlite":
+        header += " (tests marked database_independent run in the SQLite pass only)"
+    return header
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the PostgreSQL pass, leave out what would only run the same thing again.
+
+    A test marked ``database_independent`` gives the same result whatever
+    $NGSHARE_TEST_DB says (it checks files, starts servers on a database of
+    its own choosing, or uses none), so the SQLite pass runs it and the
+    PostgreSQL pass, run beside it in CI, spends its time on what differs.
+    """
+    if database_backend() == "sqlite":
+        return
+    kept, left_out = [], []
+    for item in items:
+        (left_out if item.get_closest_marker("database_independent") else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 @pytest.fixture

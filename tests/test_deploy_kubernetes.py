@@ -51,6 +51,8 @@ from ngshare.server.app import NgshareApp
 from ngshare.server.storage.blobs.database import DatabaseBlobStore
 from ngshare.server.storage.blobs.s3 import S3BlobStore
 
+pytestmark = pytest.mark.database_independent
+
 KUBERNETES_VERSION = "1.30.0"
 HUB_LABEL = "hub.jupyter.org/network-access-hub"
 
@@ -360,7 +362,8 @@ class Pod:
 
 @pytest.fixture
 def secret_values(tmp_path: Path) -> Iterator[dict[str, str]]:
-    with fresh_database(tmp_path) as db_url:
+    # The overlays that read a database URL are the PostgreSQL ones.
+    with fresh_database(tmp_path, "postgresql") as db_url:
         yield {
             "hub/hub.services.ngshare.apiToken": secrets.token_hex(16),
             "ngshare/db-url": db_url,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.database_independent
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 

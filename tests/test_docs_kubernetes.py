@@ -37,6 +37,8 @@ from ngshare.server.app import NgshareApp
 from ngshare.server.commands import CopyBlobs
 from ngshare.server.storage.blobs.database import DatabaseBlobStore
 
+pytestmark = pytest.mark.database_independent
+
 PAGE = ROOT / "docs" / "kubernetes.md"
 SERVICE = "ngshare"
 # Where Zero to JupyterHub's hub listens for its API, and keeps the service tokens.

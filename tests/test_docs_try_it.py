@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 from doc_steps import page_run, steps
-from server_process import clean_env, database_backend
+from server_process import clean_env
+
+# The page's server keeps its own SQLite database whatever the suite's backend.
+pytestmark = pytest.mark.database_independent
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGE = DOCS / "try-it.md"
@@ -33,11 +36,6 @@ def reader_env() -> dict[str, str]:
 
 @pytest.mark.nbgrader
 @pytest.mark.slow
-@pytest.mark.skipif(
-    database_backend() != "sqlite",
-    reason="the page's server keeps its own SQLite database whatever the suite's backend: "
-    "one run (the SQLite pass) covers it",
-)
 def test_the_try_it_page_runs_as_written(tmp_path: Path) -> None:
     page_steps = steps(PAGE)
     kinds = [step.kind for step in page_steps]

@@ -5,7 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from ngshare.server.storage.blobs.gzip_cache import GzipCache
+
+pytestmark = pytest.mark.database_independent
 
 
 def notebook(n: int) -> bytes:

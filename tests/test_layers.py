@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.database_independent
+
 PACKAGE = Path(__file__).resolve().parent.parent / "ngshare"
 
 # layer -> the layers it may import (besides itself). The most specific

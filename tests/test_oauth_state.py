@@ -11,9 +11,12 @@ import json
 import secrets
 import time
 
+import pytest
 from cryptography.fernet import Fernet
 
 from ngshare.server.auth.oauth_state import SharedStateHubOAuth, state_key
+
+pytestmark = pytest.mark.database_independent
 
 PREFIX = "/services/ngshare/"
 

@@ -26,7 +26,7 @@ from ngshare.client.errors import OldServer
 from ngshare.client.manifests import LocalFile
 from ngshare.client.uploads import upload_blobs
 
-pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
+pytestmark = [pytest.mark.database_independent, pytest.mark.nbgrader, pytest.mark.slow]
 
 OLD_SERVER = "this is an ngshare 0.6 (v1-only) server"
 PLUGIN_ADVICE = "Use the ngshare-exchange 0.5.3 client with it, or upgrade the server."

@@ -15,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ports import BLOCK_SIZE, ephemeral_range, free_port
+
+pytestmark = pytest.mark.database_independent
 
 TESTS = Path(__file__).resolve().parent
 

@@ -20,6 +20,8 @@ import preloaded_python
 import pytest
 from server_process import clean_env
 
+pytestmark = pytest.mark.database_independent
+
 PROBE = """\
 import atexit, json, os, sys, threading
 import __main__

@@ -39,6 +39,8 @@ from ngshare.server.service.intake import read_manifest
 from ngshare.server.service.limits import ContentLimits
 from ngshare.server.service.transfers import ManifestEntry
 
+pytestmark = pytest.mark.database_independent
+
 # Bounded so the whole module takes a few seconds; derandomized so a failure
 # found in CI is found again on every machine.
 PROPERTY = settings(max_examples=100, deadline=None, derandomize=True, database=None)

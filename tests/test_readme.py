@@ -13,8 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from doc_steps import page_run, steps
 from server_process import clean_env, free_port, run_ngshare
+
+pytestmark = pytest.mark.database_independent
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

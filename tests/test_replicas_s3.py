@@ -35,6 +35,8 @@ from server_process import USERS, ServerProcess, fresh_database
 
 from ngshare.protocol.names import is_sha256
 
+pytestmark = pytest.mark.database_independent
+
 STUDENTS = [f"student{i:03d}" for i in range(40)]
 CONCURRENCY = 8
 

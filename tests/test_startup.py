@@ -21,6 +21,8 @@ import pytest
 import requests
 from server_process import clean_env, free_port, run_ngshare
 
+pytestmark = pytest.mark.database_independent
+
 
 def ngshare(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
