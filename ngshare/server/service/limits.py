@@ -60,7 +60,7 @@ class ContentLimits:
 
 
 def limits_of(db: Session) -> ContentLimits:
-    """The limits the runner gave this session (the defaults outside the server)."""
+    """The limits the runner gave this database session (the defaults outside the server)."""
     found = db.info.get(CONTENT_LIMITS)
     return found if isinstance(found, ContentLimits) else ContentLimits()
 
