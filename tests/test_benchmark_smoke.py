@@ -18,7 +18,8 @@ from server_process import clean_env, database_backend
 RUSH = Path(__file__).resolve().parent.parent / "benchmarks" / "rush.py"
 
 
-def test_rush_runs_and_verifies(tmp_path: Path) -> None:
+def small_rush(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """A 4-student rush on both APIs, with ``options``; its run and its JSON figures."""
     figures = tmp_path / "rush.json"
     command = [
         sys.executable,
@@ -31,18 +32,23 @@ def test_rush_runs_and_verifies(tmp_path: Path) -> None:
         f"--database={database_backend()}",
         f"--workdir={tmp_path / 'work'}",
         f"--json={figures}",
+        *options,
     ]
     result = subprocess.run(
-        command, capture_output=True, text=True, timeout=120, env=clean_env(), check=False
+        command, capture_output=True, text=True, timeout=180, env=clean_env(), check=False
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, json.loads(figures.read_text())
+
+
+def test_rush_runs_and_verifies(tmp_path: Path) -> None:
+    result, document = small_rush(tmp_path)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
     assert "rush wall time (s)" in result.stdout
     assert "collect all (s)" in result.stdout
     verified = [line for line in result.stdout.splitlines() if line.startswith("verified")]
     assert verified and verified[0].split()[1:] == ["yes", "yes"], output
 
-    document = json.loads(figures.read_text())
     targets = {t["name"]: t for t in document["targets"]}
     assert set(targets) == {"v1", "v2"}
     for target in targets.values():
@@ -52,29 +58,7 @@ def test_rush_runs_and_verifies(tmp_path: Path) -> None:
 
 
 def test_rush_runs_on_two_replicas_sharing_a_bucket(tmp_path: Path) -> None:
-    figures = tmp_path / "rush.json"
-    command = [
-        sys.executable,
-        str(RUSH),
-        "--students=4",
-        "--concurrency=2",
-        "--notebook-kb=10",
-        "--data-mb=0.1",
-        "--targets=v1,v2",
-        f"--database={database_backend()}",
-        "--blob-store=s3",
-        "--replicas=2",
-        "--no-pin",
-        f"--workdir={tmp_path / 'work'}",
-        "--keep",
-        f"--json={figures}",
-    ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=180, env=clean_env(), check=False
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    document = json.loads(figures.read_text())
+    _, document = small_rush(tmp_path, "--blob-store=s3", "--replicas=2", "--no-pin", "--keep")
     assert document["workload"]["replicas"] == 2
     assert document["workload"]["blob_store"] == "s3"
     for target in document["targets"]:

@@ -87,6 +87,8 @@ class BlobReader:
         Only for a caller whose permission to read it was checked: the URL
         (a presigned S3 URL, short-lived) carries the right to read it.
         """
+        if not self.blobs.offers_download_url(size):
+            return None
         return await self._in_thread(self.blobs.download_url, sha256, size)
 
     async def pieces(self, sha256: str, size: int) -> AsyncIterator[bytes]:

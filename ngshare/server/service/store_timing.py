@@ -94,6 +94,9 @@ class TimedBlobStore(BlobStore):
         with timed(BLOB_STORE_DURATION, "delete"):
             self.inner.delete(sha256)
 
+    def offers_download_url(self, size: int) -> bool:
+        return self.inner.offers_download_url(size)
+
     def download_url(self, sha256: str, size: int) -> str | None:
         with timed(BLOB_STORE_DURATION, "download_url"):
             return self.inner.download_url(sha256, size)

@@ -182,6 +182,14 @@ class BlobStore(LoggingConfigurable, metaclass=_ConfigurableABC):
         """
         return 0
 
+    def offers_download_url(self, size: int) -> bool:
+        """Whether :meth:`download_url` may give a URL for a blob of ``size`` bytes.
+
+        Answered from settings alone, without blocking, so that a server whose
+        store never redirects sends no download through a worker thread to ask.
+        """
+        return False
+
     def download_url(self, sha256: str, size: int) -> str | None:
         """A URL the caller may fetch the blob's raw bytes from directly, or None.
 

@@ -572,8 +572,11 @@ class S3BlobStore(BlobStore):
                         removed += 1
         return removed
 
+    def offers_download_url(self, size: int) -> bool:
+        return self.presigned_downloads and size >= self.presigned_min_size
+
     def download_url(self, sha256: str, size: int) -> str | None:
-        if not self.presigned_downloads or size < self.presigned_min_size:
+        if not self.offers_download_url(size):
             return None
         with s3_faults("signing a download URL"):
             url: str = self._signer.generate_presigned_url(
